@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install (as root, when missing) and start what the test suite talks to: PostgreSQL, MariaDB and a real
+# Alertmanager. A service that cannot be had fails the run: tests never skip for a missing service.
+set -euo pipefail
+
+need=()
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "siaga tests need these Debian packages: ${need[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "installing ${need[*]} ..."
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# A package's own service start is skipped in containers; stop any unit-managed Alertmanager from taking :9093.
+if pgrep -f '^/usr/bin/prometheus-alertmanager' >/dev/null && [ -z "${SIAGA_KEEP_SYSTEM_ALERTMANAGER:-}" ]; then
+  pkill -f '^/usr/bin/prometheus-alertmanager' || true
+fi
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_up; then
+  cluster=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$cluster" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432" >&2; exit 1; }
+# Tests log in as postgres/postgres over TCP; a fresh Debian cluster uses password auth there.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+  su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
+fi
+
+my_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; }
+if ! my_up; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do my_up && break; sleep 1; done
+fi
+if ! my_up && [ "$(id -u)" = 0 ]; then
+  # A fresh Debian install lets root in by socket only; open TCP login without a password for the test server.
+  mariadb -u root -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" >/dev/null 2>&1 || true
+fi
+my_up || { echo "MariaDB does not answer on 127.0.0.1:3306" >&2; exit 1; }
+echo "test services: PostgreSQL, MariaDB up; Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1 | awk '{print $3}')"

@@ -1,0 +1,92 @@
+"""Engines for SQLite (embedded default) and PostgreSQL, and the write transaction both share."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine
+
+from siaga.adapters.db.store import Store
+from siaga.services.ports import ConflictError
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'siaga.db'}"
+
+
+def create(url: str) -> Engine:
+    """Return an engine for ``url``; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` writes."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE; take it over.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the last commits.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The storage handle services use: ``with db.transaction() as conn`` is one unit of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        # SQLite allows one writer; queueing here is cheaper than spinning on SQLITE_BUSY.
+        self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        try:
+            if self._write_lock is None:
+                with self.engine.begin() as conn:
+                    yield Store(conn)
+            else:
+                with self._write_lock, self.engine.begin() as conn:
+                    yield Store(conn)
+        except exc.IntegrityError as error:
+            raise ConflictError(_reason(error)) from error
+        except exc.OperationalError as error:
+            if not _is_serialization_failure(error):
+                raise
+            raise ConflictError(_reason(error)) from error
+
+    @contextmanager
+    def read(self) -> Iterator[Store]:
+        with self.engine.connect() as conn:
+            yield Store(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _reason(error: exc.DBAPIError) -> str:
+    return str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+
+
+def _is_serialization_failure(error: exc.OperationalError) -> bool:
+    # PostgreSQL: 40001 serialization_failure, 40P01 deadlock_detected.
+    return getattr(error.orig, "sqlstate", None) in {"40001", "40P01"}

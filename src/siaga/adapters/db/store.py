@@ -1,0 +1,228 @@
+"""The repository: every query Siaga makes, on one connection inside one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from siaga.adapters.db.tables import alert_events, alerts, api_tokens, incident_events, incidents
+
+Row = Mapping[str, Any]
+_OPEN = incidents.c.status != "resolved"
+
+
+class Store:
+    """Reads and writes on ``conn``; the caller owns the transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- alerts ---------------------------------------------------------------------------------
+    def log_alert_events(self, rows: Sequence[Row]) -> None:
+        if rows:
+            self.conn.execute(alert_events.insert(), list(rows))
+
+    def alerts_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, Row]:
+        keys = list(set(fingerprints))
+        found: dict[str, Row] = {}
+        for start in range(0, len(keys), 500):
+            query = sa.select(alerts).where(alerts.c.fingerprint.in_(keys[start : start + 500]))
+            found.update({row["fingerprint"]: row for row in self.conn.execute(query).mappings()})
+        return found
+
+    def insert_alerts(self, rows: Sequence[Row]) -> None:
+        if rows:
+            self.conn.execute(alerts.insert(), list(rows))
+
+    def update_alerts(self, rows: Sequence[Row]) -> None:
+        """Update alert rows; each row carries ``b_fingerprint`` and the columns to set."""
+        if not rows:
+            return
+        columns = [key for key in rows[0] if key != "b_fingerprint"]
+        statement = (
+            alerts.update()
+            .where(alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
+            .values({name: sa.bindparam(name) for name in columns})
+        )
+        self.conn.execute(statement, list(rows))
+
+    def firing_alert_count(self, incident_id: int) -> int:
+        query = sa.select(sa.func.count()).where(
+            alerts.c.incident_id == incident_id, alerts.c.status == "firing"
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def alerts_of(self, incident_id: int) -> list[Row]:
+        query = sa.select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at)
+        return list(self.conn.execute(query).mappings())
+
+    def alert_log(
+        self,
+        *,
+        fingerprint: str | None = None,
+        alertname: str | None = None,
+        incident_id: int | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[Row]:
+        query = sa.select(alert_events).order_by(alert_events.c.id.desc()).limit(limit)
+        if fingerprint:
+            query = query.where(alert_events.c.fingerprint == fingerprint)
+        if alertname:
+            query = query.where(alert_events.c.alertname == alertname)
+        if incident_id is not None:
+            query = query.where(alert_events.c.incident_id == incident_id)
+        if since is not None:
+            query = query.where(alert_events.c.received_at >= since)
+        if before_id is not None:
+            query = query.where(alert_events.c.id < before_id)
+        return list(self.conn.execute(query).mappings())
+
+    def alert_event_count(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(alert_events)).scalar_one())
+
+    # -- incidents ------------------------------------------------------------------------------
+    def open_incidents_by_group(self, keys: Iterable[str]) -> dict[str, Row]:
+        wanted = list(set(keys))
+        query = sa.select(incidents).where(incidents.c.group_key.in_(wanted), _OPEN).with_for_update()
+        return {row["group_key"]: row for row in self.conn.execute(query).mappings()}
+
+    def last_resolved_by_group(self, keys: Iterable[str], since: datetime) -> dict[str, Row]:
+        wanted = list(set(keys))
+        query = (
+            sa.select(incidents)
+            .where(
+                incidents.c.group_key.in_(wanted),
+                incidents.c.status == "resolved",
+                incidents.c.resolved_at >= since,
+            )
+            .order_by(incidents.c.resolved_at)
+        )
+        return {row["group_key"]: row for row in self.conn.execute(query).mappings()}
+
+    def insert_incident(self, values: Row) -> int:
+        result = self.conn.execute(incidents.insert().values(**values).returning(incidents.c.id))
+        return int(result.scalar_one())
+
+    def update_incident(self, incident_id: int, values: Row) -> None:
+        self.conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**values))
+
+    def incident(self, incident_id: int, *, for_update: bool = False) -> Row | None:
+        query = sa.select(incidents).where(incidents.c.id == incident_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.conn.execute(query).mappings().first()
+
+    def incidents(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        severities: Sequence[str] = (),
+        service: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Row]:
+        query = sa.select(incidents).order_by(incidents.c.id.desc()).limit(limit).offset(offset)
+        if statuses:
+            query = query.where(incidents.c.status.in_(statuses))
+        if severities:
+            query = query.where(incidents.c.severity.in_(severities))
+        if service:
+            query = query.where(incidents.c.service == service)
+        return list(self.conn.execute(query).mappings())
+
+    def append_events(self, incident_id: int, events: Sequence[Row]) -> None:
+        """Add timeline entries with the next sequence numbers; the UPDATE also locks the incident row."""
+        if not events:
+            return
+        bump = (
+            incidents.update()
+            .where(incidents.c.id == incident_id)
+            .values(last_seq=incidents.c.last_seq + len(events))
+            .returning(incidents.c.last_seq)
+        )
+        last = int(self.conn.execute(bump).scalar_one())
+        first = last - len(events) + 1
+        rows = [{**event, "incident_id": incident_id, "seq": first + i} for i, event in enumerate(events)]
+        self.conn.execute(incident_events.insert(), rows)
+
+    def insert_events(self, rows: Sequence[Row]) -> None:
+        """Insert timeline rows whose ``incident_id`` and ``seq`` the caller computed (a clash is a conflict)."""
+        if rows:
+            self.conn.execute(incident_events.insert(), list(rows))
+
+    def timeline(self, incident_id: int) -> list[Row]:
+        query = (
+            sa.select(incident_events)
+            .where(incident_events.c.incident_id == incident_id)
+            .order_by(incident_events.c.seq)
+        )
+        return list(self.conn.execute(query).mappings())
+
+    def incidents_with_resolved_alerts(self, before: datetime) -> list[Row]:
+        query = sa.select(incidents).where(_OPEN, incidents.c.alerts_resolved_at <= before)
+        return list(self.conn.execute(query).mappings())
+
+    def incidents_past_targets(self, now: datetime) -> list[Row]:
+        ack_late = sa.and_(
+            incidents.c.status == "triggered",
+            incidents.c.ack_breached_at.is_(None),
+            incidents.c.ack_due_at <= now,
+        )
+        resolve_late = sa.and_(
+            _OPEN, incidents.c.resolve_breached_at.is_(None), incidents.c.resolve_due_at <= now
+        )
+        query = sa.select(incidents).where(sa.or_(ack_late, resolve_late))
+        return list(self.conn.execute(query).mappings())
+
+    def open_counts_by_severity(self) -> dict[str, int]:
+        query = sa.select(incidents.c.severity, sa.func.count()).where(_OPEN).group_by(incidents.c.severity)
+        return {severity: int(count) for severity, count in self.conn.execute(query)}
+
+    def breach_counts(self) -> dict[str, int]:
+        ack = sa.select(sa.func.count()).where(incidents.c.ack_breached_at.is_not(None))
+        resolve = sa.select(sa.func.count()).where(incidents.c.resolve_breached_at.is_not(None))
+        return {
+            "ack": int(self.conn.execute(ack).scalar_one()),
+            "resolve": int(self.conn.execute(resolve).scalar_one()),
+        }
+
+    def response_times(self, since: datetime | None) -> list[Row]:
+        query = sa.select(
+            incidents.c.severity,
+            incidents.c.opened_at,
+            incidents.c.first_acknowledged_at,
+            incidents.c.resolved_at,
+        )
+        if since is not None:
+            query = query.where(incidents.c.opened_at >= since)
+        return list(self.conn.execute(query).mappings())
+
+    def pending_postmortems(self) -> list[Row]:
+        query = sa.select(incidents).where(
+            incidents.c.postmortem_required.is_(True), incidents.c.postmortem_attached_at.is_(None)
+        )
+        return list(self.conn.execute(query).mappings())
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def insert_token(self, values: Row) -> int:
+        result = self.conn.execute(api_tokens.insert().values(**values).returning(api_tokens.c.id))
+        return int(result.scalar_one())
+
+    def token_by_hash(self, token_hash: str) -> Row | None:
+        query = sa.select(api_tokens).where(api_tokens.c.token_hash == token_hash)
+        return self.conn.execute(query).mappings().first()
+
+    def token_by_name(self, name: str) -> Row | None:
+        return self.conn.execute(sa.select(api_tokens).where(api_tokens.c.name == name)).mappings().first()
+
+    def tokens(self) -> list[Row]:
+        return list(self.conn.execute(sa.select(api_tokens).order_by(api_tokens.c.id)).mappings())
+
+    def update_token(self, token_id: int, values: Row) -> None:
+        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(**values))

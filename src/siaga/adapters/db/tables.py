@@ -1,0 +1,149 @@
+"""SQLAlchemy Core tables: the one description of Siaga's state, shared by SQLite and PostgreSQL.
+
+Alembic migrations under ``migrations/versions`` must produce exactly this schema; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite keeps no zone, so values are normalised on the way in)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def copy(self, **kw: Any) -> UtcDateTime:
+        return UtcDateTime()
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("group_key", sa.String(512), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("service", sa.String(200), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("severity", sa.String(64), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime(), nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Column("first_acknowledged_at", UtcDateTime(), nullable=True),
+    sa.Column("resolved_at", UtcDateTime(), nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),
+    sa.Column("assignee", sa.String(200), nullable=True),
+    sa.Column("ack_due_at", UtcDateTime(), nullable=True),
+    sa.Column("resolve_due_at", UtcDateTime(), nullable=True),
+    sa.Column("ack_breached_at", UtcDateTime(), nullable=True),
+    sa.Column("resolve_breached_at", UtcDateTime(), nullable=True),
+    # Set when the last firing alert resolves; auto-resolve fires resolve_after later.
+    sa.Column("alerts_resolved_at", UtcDateTime(), nullable=True),
+    sa.Column("reopen_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("postmortem_required", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("postmortem", sa.Text, nullable=True),
+    sa.Column("postmortem_attached_at", UtcDateTime(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_incidents_status_severity", "status", "severity"),
+    sa.Index("ix_incidents_service", "service"),
+    sa.Index("ix_incidents_opened_at", "opened_at"),
+    # At most one open incident per group key: concurrent writers cannot both open one.
+    sa.Index(
+        "uq_incidents_open_group_key",
+        "group_key",
+        unique=True,
+        sqlite_where=sa.text("status != 'resolved'"),
+        postgresql_where=sa.text("status != 'resolved'"),
+    ),
+    sa.Index("ix_incidents_group_key_resolved_at", "group_key", "resolved_at"),
+)
+
+incident_events = sa.Table(
+    "incident_events",
+    metadata,
+    sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("data", Json, nullable=True),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("fingerprint", sa.String(128), primary_key=True),
+    sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("alertname", sa.String(200), nullable=True),
+    sa.Column("severity", sa.String(64), nullable=False),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("annotations", Json, nullable=False),
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime(), nullable=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_alerts_incident_id_status", "incident_id", "status"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("alertname", sa.String(200), nullable=True),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("annotations", Json, nullable=False),
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime(), nullable=True),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("incident_id", BigId, nullable=True),
+    sa.Index("ix_alert_events_fingerprint", "fingerprint"),
+    sa.Index("ix_alert_events_received_at", "received_at"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("last_used_at", UtcDateTime(), nullable=True),
+)

@@ -1,0 +1,79 @@
+"""The FastAPI application: routers, security headers, error shapes, and the sweeper's life cycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+
+from siaga import __version__
+from siaga.api.auth import TokenCache
+from siaga.api.headers import SecurityHeaders
+from siaga.api.metrics import StateCollector
+from siaga.api.routes import alerts, incidents, meta
+from siaga.bootstrap import Container
+from siaga.domain.incidents import InvalidTransition
+from siaga.runtime.sweeper import Sweeper
+from siaga.services.incidents import InvalidInput, NotFound
+from siaga.services.ports import ConflictError
+
+
+def create_app(container: Container, *, run_sweeper: bool = True) -> FastAPI:
+    sweeper = Sweeper(
+        uow=container.db,
+        policy=container.policy,
+        clock=container.clock,
+        interval=container.settings.sweep_interval,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_sweeper:
+            sweeper.start()
+        try:
+            yield
+        finally:
+            if run_sweeper:
+                sweeper.stop()
+
+    app = FastAPI(
+        title="Siaga",
+        version=__version__,
+        description="Incidents, alerts and response targets from your siaga.yaml.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.token_cache = TokenCache()
+    app.state.sweeper = sweeper
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(container.db, container.policy))
+    app.state.registry = registry
+
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, error: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(InvalidTransition)
+    async def invalid_transition(_request: Request, error: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=409)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_request: Request, error: InvalidInput) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_request: Request, _error: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": "busy: a concurrent change won; retry"}, status_code=503)
+
+    app.include_router(meta.router)
+    app.include_router(alerts.router)
+    app.include_router(incidents.router)
+    return app

@@ -1,0 +1,63 @@
+"""Alert intake (generic API and Alertmanager webhook) and the alert log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from siaga.api.auth import Responder, Viewer
+from siaga.api.deps import Wired
+from siaga.api.schemas import AlertmanagerWebhook, GenericAlert
+from siaga.domain.alerts import AlertIn
+from siaga.services import ingest
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+
+def _ingest(wired: Wired, alerts: list[AlertIn], source: str, actor: str) -> dict[str, Any]:
+    result = ingest.ingest(
+        uow=wired.db, policy=wired.policy, alerts=alerts, source=source, actor=actor, now=wired.clock.now()
+    )
+    return {"accepted": result.accepted, "incidents": result.touched, "opened": result.opened}
+
+
+@router.post("/alerts", summary="Post alerts (generic JSON; Alertmanager API v2 shape accepted)")
+def post_alerts(
+    wired: Wired,
+    who: Responder,
+    alerts: Annotated[list[GenericAlert], Body(min_length=1, max_length=1000)],
+) -> dict[str, Any]:
+    now = wired.clock.now()
+    return _ingest(wired, [alert.to_domain(now) for alert in alerts], "api", who.actor)
+
+
+@router.post("/integrations/alertmanager", summary="Alertmanager webhook receiver (payload version 4)")
+def alertmanager_webhook(wired: Wired, who: Responder, payload: AlertmanagerWebhook) -> dict[str, Any]:
+    now = wired.clock.now()
+    return _ingest(wired, [alert.to_domain(now) for alert in payload.alerts], "alertmanager", who.actor)
+
+
+@router.get("/alerts", summary="The alert log: every alert event received, newest first")
+def alert_log(
+    wired: Wired,
+    _who: Viewer,
+    fingerprint: Annotated[str | None, Query(max_length=128)] = None,
+    alertname: Annotated[str | None, Query(max_length=200)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    since: datetime | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    with wired.db.read() as store:
+        rows = store.alert_log(
+            fingerprint=fingerprint,
+            alertname=alertname,
+            incident_id=incident_id,
+            since=since,
+            before_id=before_id,
+            limit=limit,
+        )
+    items = [dict(row) for row in rows]
+    return {"items": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}

@@ -1,0 +1,43 @@
+"""The parts of the spec that incident handling reads, turned into domain objects once per spec load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from siaga.domain.routing import RouteView
+from siaga.domain.severity import Ladder, Level
+from siaga.spec import Spec
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    ladder: Ladder
+    routes: tuple[RouteView, ...]
+    resolve_after: timedelta
+    reopen_within: timedelta
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> Policy:
+        levels = []
+        for rank, severity in enumerate(spec.severities):
+            explicit = severity.postmortem
+            levels.append(
+                Level(
+                    name=severity.name,
+                    rank=rank,
+                    aliases=tuple(severity.aliases),
+                    ack_within=severity.ack_within,
+                    resolve_within=severity.resolve_within,
+                    escalation=severity.escalation,
+                    # Unless the spec says otherwise, the two most urgent levels require a post-mortem.
+                    postmortem_required=rank < 2 if explicit is None else explicit,
+                )
+            )
+        routes = tuple(RouteView(match=dict(route.match), group_by=route.group_by) for route in spec.routes)
+        return cls(
+            ladder=Ladder(levels),
+            routes=routes,
+            resolve_after=spec.project.resolve_after,
+            reopen_within=spec.project.reopen_within,
+        )
