@@ -90,7 +90,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def container(db: Database, spec: Spec, policy: Policy, clock: ManualClock, tmp_path: Path) -> Container:
-    settings = Settings(data_dir=tmp_path, database_url=str(db.engine.url), config_path=FRAGMENT, sweep_interval=3600)
+    settings = Settings(
+        data_dir=tmp_path, database_url=str(db.engine.url), config_path=FRAGMENT, sweep_interval=3600
+    )
     return Container(settings=settings, db=db, clock=clock, spec=spec, policy=policy)
 
 

@@ -66,16 +66,22 @@ def test_alertmanager_alert_becomes_incident(client: TestClient, tokens_by_role:
     ]
     assert listed[0]["opened_at"].startswith("2026-01-05T08:00:00")
     log = client.get("/api/v1/alerts", headers=bearer(tokens_by_role["viewer"])).json()["items"]
-    assert [(e["fingerprint"], e["status"], e["source"]) for e in log] == [("c0ffee0123456789", "firing", "alertmanager")]
+    assert [(e["fingerprint"], e["status"], e["source"]) for e in log] == [
+        ("c0ffee0123456789", "firing", "alertmanager")
+    ]
 
 
 def test_viewer_cannot_act_responder_can(client: TestClient, tokens_by_role: dict[str, str]) -> None:
     responder = bearer(tokens_by_role["responder"])
-    incident = client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=responder).json()["opened"][0]
+    incident = client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=responder).json()[
+        "opened"
+    ][0]
     viewer = bearer(tokens_by_role["viewer"])
     denied = client.post(f"/api/v1/incidents/{incident}/ack", headers=viewer)
     assert denied.status_code == 403
-    assert client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=viewer).status_code == 403
+    assert (
+        client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=viewer).status_code == 403
+    )
     acked = client.post(f"/api/v1/incidents/{incident}/ack", headers=responder)
     assert acked.status_code == 200
     assert acked.json()["status"] == "acknowledged"
@@ -87,7 +93,9 @@ def test_viewer_cannot_act_responder_can(client: TestClient, tokens_by_role: dic
     assert note.json()["timeline"][-1]["message"] == "looking"
     assign = client.post(f"/api/v1/incidents/{incident}/assign", json={"assignee": "andi"}, headers=responder)
     assert assign.json()["assignee"] == "andi"
-    resolved = client.post(f"/api/v1/incidents/{incident}/resolve", json={"reason": "restarted"}, headers=responder)
+    resolved = client.post(
+        f"/api/v1/incidents/{incident}/resolve", json={"reason": "restarted"}, headers=responder
+    )
     assert resolved.json()["status"] == "resolved"
     assert client.get("/api/v1/incidents/424242", headers=viewer).status_code == 404
     postmortem = client.get(f"/api/v1/incidents/{incident}/postmortem", headers=viewer)
@@ -105,7 +113,10 @@ def test_malformed_webhook_is_422_naming_field_and_stores_nothing(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "alerts", 0, "status"]
     wrong_version = {**am_payload(), "version": "3"}
-    assert client.post("/api/v1/integrations/alertmanager", json=wrong_version, headers=responder).status_code == 422
+    assert (
+        client.post("/api/v1/integrations/alertmanager", json=wrong_version, headers=responder).status_code
+        == 422
+    )
     not_json = client.post(
         "/api/v1/integrations/alertmanager",
         content=b"{nope",
@@ -125,7 +136,10 @@ def test_generic_api_accepts_both_spellings_and_resolves(
 ) -> None:
     responder = bearer(tokens_by_role["responder"])
     body = [
-        {"labels": {"alertname": "Disk", "service": "db", "severity": "P2"}, "startsAt": "2026-01-05T07:00:00Z"},
+        {
+            "labels": {"alertname": "Disk", "service": "db", "severity": "P2"},
+            "startsAt": "2026-01-05T07:00:00Z",
+        },
         {"labels": {"alertname": "Cpu", "service": "db"}, "starts_at": "2026-01-05T07:00:00+07:00"},
     ]
     result = client.post("/api/v1/alerts", json=body, headers=responder).json()
@@ -141,12 +155,22 @@ def test_generic_api_accepts_both_spellings_and_resolves(
 def test_filters_spec_tokens_and_metrics(client: TestClient, tokens_by_role: dict[str, str]) -> None:
     responder = bearer(tokens_by_role["responder"])
     client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=responder)
-    client.post("/api/v1/integrations/alertmanager", json=am_payload(alertname="Slow", severity="warning"), headers=responder)
+    client.post(
+        "/api/v1/integrations/alertmanager",
+        json=am_payload(alertname="Slow", severity="warning"),
+        headers=responder,
+    )
     viewer = bearer(tokens_by_role["viewer"])
-    by_alias = client.get("/api/v1/incidents", params={"severity": "critical"}, headers=viewer).json()["items"]
+    by_alias = client.get("/api/v1/incidents", params={"severity": "critical"}, headers=viewer).json()[
+        "items"
+    ]
     assert [i["severity"] for i in by_alias] == ["SEV-1"]
-    assert len(client.get("/api/v1/incidents", params={"status": "open"}, headers=viewer).json()["items"]) == 2
-    assert client.get("/api/v1/incidents", params={"status": "resolved"}, headers=viewer).json()["items"] == []
+    assert (
+        len(client.get("/api/v1/incidents", params={"status": "open"}, headers=viewer).json()["items"]) == 2
+    )
+    assert (
+        client.get("/api/v1/incidents", params={"status": "resolved"}, headers=viewer).json()["items"] == []
+    )
     spec = client.get("/api/v1/spec", headers=viewer)
     assert spec.status_code == 200
     assert "R0UT1NGKEY" not in spec.text
@@ -156,7 +180,8 @@ def test_filters_spec_tokens_and_metrics(client: TestClient, tokens_by_role: dic
     created = client.post("/api/v1/tokens", json={"name": "am", "role": "responder"}, headers=admin)
     assert created.status_code == 201
     listed = client.get("/api/v1/tokens", headers=admin).json()["items"]
-    assert "token_hash" not in listed[0] and "token" not in listed[0]
+    assert "token_hash" not in listed[0]
+    assert "token" not in listed[0]
     assert client.delete("/api/v1/tokens/am", headers=admin).json() == {"name": "am", "revoked": True}
     metrics = client.get("/metrics", headers=viewer)
     assert metrics.status_code == 200

@@ -22,10 +22,14 @@ def alert(name: str = "DatabaseDown", status: str = "firing", **labels: str) -> 
 
 
 def send(db: Database, policy: Policy, clock: ManualClock, *alerts: AlertIn) -> ingest.IngestResult:
-    return ingest.ingest(uow=db, policy=policy, alerts=list(alerts), source="test", actor="tester", now=clock.now())
+    return ingest.ingest(
+        uow=db, policy=policy, alerts=list(alerts), source="test", actor="tester", now=clock.now()
+    )
 
 
-def test_firing_alert_opens_one_incident_with_targets(db: Database, policy: Policy, clock: ManualClock) -> None:
+def test_firing_alert_opens_one_incident_with_targets(
+    db: Database, policy: Policy, clock: ManualClock
+) -> None:
     result = send(db, policy, clock, alert())
     assert len(result.opened) == 1
     data = incidents.get_incident(uow=db, incident_id=result.opened[0])
@@ -39,7 +43,9 @@ def test_firing_alert_opens_one_incident_with_targets(db: Database, policy: Poli
     assert [e["seq"] for e in data["timeline"]] == [1, 2]
 
 
-def test_duplicates_are_logged_but_do_not_open_or_repeat(db: Database, policy: Policy, clock: ManualClock) -> None:
+def test_duplicates_are_logged_but_do_not_open_or_repeat(
+    db: Database, policy: Policy, clock: ManualClock
+) -> None:
     first = send(db, policy, clock, alert())
     again = send(db, policy, clock, alert(), alert())
     assert again.opened == []
@@ -51,7 +57,9 @@ def test_duplicates_are_logged_but_do_not_open_or_repeat(db: Database, policy: P
 
 
 def test_alerts_group_by_service_and_alertname(db: Database, policy: Policy, clock: ManualClock) -> None:
-    send(db, policy, clock, alert(instance="a"), alert(instance="b"), alert("HighCPULoad", severity="warning"))
+    send(
+        db, policy, clock, alert(instance="a"), alert(instance="b"), alert("HighCPULoad", severity="warning")
+    )
     items = incidents.list_incidents(uow=db)
     assert sorted(i["title"] for i in items) == ["DatabaseDown on database", "HighCPULoad on database"]
     one = next(i for i in items if i["title"].startswith("DatabaseDown"))
@@ -122,7 +130,9 @@ def test_human_actions_and_timeline(db: Database, policy: Policy, clock: ManualC
     incidents.acknowledge(uow=db, incident_id=opened, actor="andi", now=clock.now())
     incidents.assign(uow=db, incident_id=opened, actor="andi", assignee="budi", now=clock.now())
     incidents.add_note(uow=db, incident_id=opened, actor="budi", text="failing over", now=clock.now())
-    incidents.change_severity(uow=db, policy=policy, incident_id=opened, actor="budi", severity="warning", now=clock.now())
+    incidents.change_severity(
+        uow=db, policy=policy, incident_id=opened, actor="budi", severity="warning", now=clock.now()
+    )
     with pytest.raises(InvalidTransition):
         incidents.acknowledge(uow=db, incident_id=opened, actor="andi", now=clock.now())
     clock.advance(timedelta(minutes=30))
@@ -156,7 +166,8 @@ def test_breaches_are_recorded_once(db: Database, policy: Policy, clock: ManualC
     clock.advance(timedelta(hours=4))
     assert incidents.sweep(uow=db, policy=policy, now=clock.now()).breaches == 1
     data = incidents.get_incident(uow=db, incident_id=opened)
-    assert data["ack_breached"] and data["resolve_breached"]
+    assert data["ack_breached"]
+    assert data["resolve_breached"]
     assert [e["kind"] for e in data["timeline"]].count("breach") == 2
     assert incidents.stats(uow=db)["breaches"] == {"ack": 1, "resolve": 1}
 
@@ -170,7 +181,9 @@ def test_postmortem_draft_then_attached(db: Database, policy: Policy, clock: Man
     assert "| Time to acknowledge | 5m 00s |" in draft
     assert "| 3 | 2026-01-05 08:05:00 UTC | andi | acknowledged |" in draft
     assert incidents.stats(uow=db)["postmortems_pending"] == 1
-    incidents.attach_postmortem(uow=db, incident_id=opened, actor="andi", text="# RCA\nDisk full.", now=clock.now())
+    incidents.attach_postmortem(
+        uow=db, incident_id=opened, actor="andi", text="# RCA\nDisk full.", now=clock.now()
+    )
     assert incidents.postmortem_draft(uow=db, incident_id=opened) == "# RCA\nDisk full."
     assert incidents.get_incident(uow=db, incident_id=opened)["postmortem"] == "attached"
     assert incidents.stats(uow=db)["postmortems_pending"] == 0

@@ -1,4 +1,4 @@
-"""Security headers on every response, as a plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware)."""
+"""Security headers on every response, as plain ASGI middleware (cheaper than BaseHTTPMiddleware)."""
 
 from __future__ import annotations
 

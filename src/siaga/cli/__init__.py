@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -178,15 +177,15 @@ def incidents_list(
         print_json({"items": items})
         return
     table = Table("ID", "Severity", "Status", "Service", "Title", "Opened (UTC)", "Assignee")
-    for item in items:
+    for incident in items:
         table.add_row(
-            str(item["id"]),
-            item["severity"],
-            item["status"],
-            item["service"] or "—",
-            item["title"],
-            when(item["opened_at"]),
-            item["assignee"] or "—",
+            str(incident["id"]),
+            incident["severity"],
+            incident["status"],
+            incident["service"] or "—",
+            incident["title"],
+            when(incident["opened_at"]),
+            incident["assignee"] or "—",
         )
     out.print(table)
 
@@ -206,7 +205,8 @@ def incidents_show(
         return
     out.print(f"[bold]#{data['id']} {data['title']}[/bold]")
     out.print(
-        f"{data['severity']} · {data['status']} · service {data['service'] or '—'} · opened {when(data['opened_at'])}"
+        f"{data['severity']} · {data['status']} · service {data['service'] or '—'}"
+        f" · opened {when(data['opened_at'])}"
         f" · ack due {when(data['ack_due_at'])} · resolve due {when(data['resolve_due_at'])}"
         f" · post-mortem {data['postmortem']}"
     )

@@ -213,7 +213,10 @@ def _flush(store: Store, draft: _Draft, now: datetime) -> None:
         draft.set(updated_at=now)
         store.update_incident(draft.incident_id, {k: draft.values[k] for k in draft.changed})
     store.insert_events(
-        [{**event, "incident_id": draft.incident_id, "seq": base_seq + 1 + i} for i, event in enumerate(draft.events)]
+        [
+            {**event, "incident_id": draft.incident_id, "seq": base_seq + 1 + i}
+            for i, event in enumerate(draft.events)
+        ]
     )
 
 

@@ -80,7 +80,7 @@ class Store(Protocol):
 
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractContextManager[Store]:
-        """One atomic unit: commits on normal exit, rolls back on error (ConflictError when a race was lost)."""
+        """One atomic unit: commits on exit, rolls back on error (ConflictError when a race was lost)."""
         ...
 
     def read(self) -> AbstractContextManager[Store]: ...

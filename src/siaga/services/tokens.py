@@ -1,4 +1,4 @@
-"""API tokens: made once, shown once, stored as a SHA-256 hash (they are random, so no slow hash is needed)."""
+"""API tokens: made once, shown once, stored as a SHA-256 hash (random tokens need no slow hash)."""
 
 from __future__ import annotations
 

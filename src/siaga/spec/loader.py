@@ -156,11 +156,9 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
     if kind == "union_tag_not_found":
         return f"missing required key {ctx.get('discriminator', 'type')}"
     if kind == "too_short":
-        return (
-            f"needs at least {ctx.get('min_length')} item(s)"
-            if isinstance(value, list | dict)
-            else f"must not be empty (at least {ctx.get('min_length')} character(s))"
-        )
+        least = int(ctx.get("min_length", 1))
+        unit = "item" if isinstance(value, list | dict) else "character"
+        return f"needs at least {least} {unit}{'' if least == 1 else 's'}"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", error["msg"]))
     return error["msg"][0].lower() + error["msg"][1:]

@@ -21,7 +21,7 @@ FRAGMENT_ENV = {
     "SMTP_URL": "smtp://user:SECRET4@mail.example:587",
     "OPS_WEBHOOK_URL": "https://ops.example/hook-SECRET5",
 }
-EXAMPLES = sorted((ROOT / "examples" / "seeds").glob("*.yaml")) + [ROOT / "examples" / "demo" / "siaga.yaml"]
+EXAMPLES = [*sorted((ROOT / "examples" / "seeds").glob("*.yaml")), ROOT / "examples" / "demo" / "siaga.yaml"]
 
 
 def _env_for(path: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic, driven from code so ``siaga run`` and ``siaga db upgrade`` need no ini file."""
+"""Schema migrations with Alembic, run from code: `siaga run` and `siaga db upgrade` need no ini file."""
 
 from __future__ import annotations
 

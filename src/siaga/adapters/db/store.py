@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -13,6 +13,14 @@ from siaga.adapters.db.tables import alert_events, alerts, api_tokens, incident_
 
 Row = Mapping[str, Any]
 _OPEN = incidents.c.status != "resolved"
+
+
+def _all(conn: Connection, query: sa.Executable) -> list[Row]:
+    return cast(list[Row], list(conn.execute(query).mappings()))
+
+
+def _first(conn: Connection, query: sa.Executable) -> Row | None:
+    return cast(Row | None, conn.execute(query).mappings().first())
 
 
 class Store:
@@ -31,7 +39,7 @@ class Store:
         found: dict[str, Row] = {}
         for start in range(0, len(keys), 500):
             query = sa.select(alerts).where(alerts.c.fingerprint.in_(keys[start : start + 500]))
-            found.update({row["fingerprint"]: row for row in self.conn.execute(query).mappings()})
+            found.update({row["fingerprint"]: row for row in _all(self.conn, query)})
         return found
 
     def insert_alerts(self, rows: Sequence[Row]) -> None:
@@ -58,7 +66,7 @@ class Store:
 
     def alerts_of(self, incident_id: int) -> list[Row]:
         query = sa.select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at)
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def alert_log(
         self,
@@ -81,7 +89,7 @@ class Store:
             query = query.where(alert_events.c.received_at >= since)
         if before_id is not None:
             query = query.where(alert_events.c.id < before_id)
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def alert_event_count(self) -> int:
         return int(self.conn.execute(sa.select(sa.func.count()).select_from(alert_events)).scalar_one())
@@ -90,7 +98,7 @@ class Store:
     def open_incidents_by_group(self, keys: Iterable[str]) -> dict[str, Row]:
         wanted = list(set(keys))
         query = sa.select(incidents).where(incidents.c.group_key.in_(wanted), _OPEN).with_for_update()
-        return {row["group_key"]: row for row in self.conn.execute(query).mappings()}
+        return {row["group_key"]: row for row in _all(self.conn, query)}
 
     def last_resolved_by_group(self, keys: Iterable[str], since: datetime) -> dict[str, Row]:
         wanted = list(set(keys))
@@ -103,7 +111,7 @@ class Store:
             )
             .order_by(incidents.c.resolved_at)
         )
-        return {row["group_key"]: row for row in self.conn.execute(query).mappings()}
+        return {row["group_key"]: row for row in _all(self.conn, query)}
 
     def insert_incident(self, values: Row) -> int:
         result = self.conn.execute(incidents.insert().values(**values).returning(incidents.c.id))
@@ -116,7 +124,7 @@ class Store:
         query = sa.select(incidents).where(incidents.c.id == incident_id)
         if for_update:
             query = query.with_for_update()
-        return self.conn.execute(query).mappings().first()
+        return _first(self.conn, query)
 
     def incidents(
         self,
@@ -134,7 +142,7 @@ class Store:
             query = query.where(incidents.c.severity.in_(severities))
         if service:
             query = query.where(incidents.c.service == service)
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def append_events(self, incident_id: int, events: Sequence[Row]) -> None:
         """Add timeline entries with the next sequence numbers; the UPDATE also locks the incident row."""
@@ -152,7 +160,7 @@ class Store:
         self.conn.execute(incident_events.insert(), rows)
 
     def insert_events(self, rows: Sequence[Row]) -> None:
-        """Insert timeline rows whose ``incident_id`` and ``seq`` the caller computed (a clash is a conflict)."""
+        """Insert timeline rows whose ``incident_id`` and ``seq`` the caller set (a clash is a conflict)."""
         if rows:
             self.conn.execute(incident_events.insert(), list(rows))
 
@@ -162,11 +170,11 @@ class Store:
             .where(incident_events.c.incident_id == incident_id)
             .order_by(incident_events.c.seq)
         )
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def incidents_with_resolved_alerts(self, before: datetime) -> list[Row]:
         query = sa.select(incidents).where(_OPEN, incidents.c.alerts_resolved_at <= before)
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def incidents_past_targets(self, now: datetime) -> list[Row]:
         ack_late = sa.and_(
@@ -178,7 +186,7 @@ class Store:
             _OPEN, incidents.c.resolve_breached_at.is_(None), incidents.c.resolve_due_at <= now
         )
         query = sa.select(incidents).where(sa.or_(ack_late, resolve_late))
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def open_counts_by_severity(self) -> dict[str, int]:
         query = sa.select(incidents.c.severity, sa.func.count()).where(_OPEN).group_by(incidents.c.severity)
@@ -201,13 +209,13 @@ class Store:
         )
         if since is not None:
             query = query.where(incidents.c.opened_at >= since)
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     def pending_postmortems(self) -> list[Row]:
         query = sa.select(incidents).where(
             incidents.c.postmortem_required.is_(True), incidents.c.postmortem_attached_at.is_(None)
         )
-        return list(self.conn.execute(query).mappings())
+        return _all(self.conn, query)
 
     # -- tokens ---------------------------------------------------------------------------------
     def insert_token(self, values: Row) -> int:
@@ -216,13 +224,13 @@ class Store:
 
     def token_by_hash(self, token_hash: str) -> Row | None:
         query = sa.select(api_tokens).where(api_tokens.c.token_hash == token_hash)
-        return self.conn.execute(query).mappings().first()
+        return _first(self.conn, query)
 
     def token_by_name(self, name: str) -> Row | None:
-        return self.conn.execute(sa.select(api_tokens).where(api_tokens.c.name == name)).mappings().first()
+        return _first(self.conn, sa.select(api_tokens).where(api_tokens.c.name == name))
 
     def tokens(self) -> list[Row]:
-        return list(self.conn.execute(sa.select(api_tokens).order_by(api_tokens.c.id)).mappings())
+        return _all(self.conn, sa.select(api_tokens).order_by(api_tokens.c.id))
 
     def update_token(self, token_id: int, values: Row) -> None:
         self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(**values))
