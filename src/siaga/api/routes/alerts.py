@@ -30,13 +30,14 @@ def post_alerts(
     alerts: Annotated[list[GenericAlert], Body(min_length=1, max_length=1000)],
 ) -> dict[str, Any]:
     now = wired.clock.now()
-    return _ingest(wired, [alert.to_domain(now) for alert in alerts], "api", who.actor)
+    return _ingest(wired, [alert.to_domain(now) for alert in alerts], "api", f"api:{who.name}")
 
 
 @router.post("/integrations/alertmanager", summary="Alertmanager webhook receiver (payload version 4)")
 def alertmanager_webhook(wired: Wired, who: Responder, payload: AlertmanagerWebhook) -> dict[str, Any]:
     now = wired.clock.now()
-    return _ingest(wired, [alert.to_domain(now) for alert in payload.alerts], "alertmanager", who.actor)
+    actor = f"alertmanager:{who.name}"
+    return _ingest(wired, [alert.to_domain(now) for alert in payload.alerts], "alertmanager", actor)
 
 
 @router.get("/alerts", summary="The alert log: every alert event received, newest first")
