@@ -168,12 +168,12 @@ def _ingest(
 
     result = IngestResult(accepted=len(batch))
     unique_drafts = list({id(d): d for d in (*drafts.values(), *drafts_by_id.values())}.values())
-    for draft in unique_drafts:
-        if draft.incident_id is None:
-            values = {k: v for k, v in draft.values.items() if k != "id"}
-            draft.incident_id = store.insert_incident(values)
-            draft.changed.clear()
-            result.opened.append(draft.incident_id)
+    new_drafts = [draft for draft in unique_drafts if draft.incident_id is None]
+    ids = store.insert_incidents([{k: v for k, v in d.values.items() if k != "id"} for d in new_drafts])
+    for draft, incident_id in zip(new_drafts, ids, strict=True):
+        draft.incident_id = incident_id
+        draft.changed.clear()
+        result.opened.append(incident_id)
     for fp, draft in alert_draft.items():
         current[fp]["incident_id"] = draft.incident_id
     for row in log_rows:
@@ -183,19 +183,24 @@ def _ingest(
     store.update_alerts([{"b_fingerprint": fp, **_without_key(current[fp])} for fp in stored])
     store.log_alert_events(log_rows)
 
-    for draft in unique_drafts:
-        if draft.incident_id is None:
-            raise ValueError("unreachable: every draft was inserted above")
-        waiting = draft.values["status"] != "resolved" and draft.values.get("alerts_resolved_at") is None
-        if draft.check_resolved and waiting and store.firing_alert_count(draft.incident_id) == 0:
+    waiting = [
+        draft
+        for draft in unique_drafts
+        if draft.check_resolved
+        and draft.values["status"] != "resolved"
+        and draft.values.get("alerts_resolved_at") is None
+    ]
+    firing = store.firing_counts(int(draft.incident_id or 0) for draft in waiting)
+    for draft in waiting:
+        if firing.get(int(draft.incident_id or 0), 0) == 0:
             draft.set(alerts_resolved_at=now)
             at = now + policy.resolve_after
             message = (
                 f"all alerts resolved; auto-resolves at {at:%Y-%m-%d %H:%M:%S} UTC unless one fires again"
             )
             draft.note(now, actor, "alert", message)
-        _flush(store, draft, now)
-        result.touched.append(draft.incident_id)
+    _flush(store, unique_drafts, now)
+    result.touched = [int(draft.incident_id or 0) for draft in unique_drafts]
     return result
 
 
@@ -203,21 +208,26 @@ def _without_key(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "fingerprint"}
 
 
-def _flush(store: Store, draft: _Draft, now: datetime) -> None:
-    if draft.incident_id is None:
-        raise ValueError("an incident draft must be inserted before it is flushed")
-    base_seq = int(draft.values["last_seq"])
-    if draft.events:
-        draft.set(last_seq=base_seq + len(draft.events))
-    if draft.changed:
-        draft.set(updated_at=now)
-        store.update_incident(draft.incident_id, {k: draft.values[k] for k in draft.changed})
-    store.insert_events(
-        [
+def _flush(store: Store, drafts: Sequence[_Draft], now: datetime) -> None:
+    """Write every draft's changes and timeline entries in two statements."""
+    events: list[dict[str, Any]] = []
+    changed: list[_Draft] = []
+    for draft in drafts:
+        base_seq = int(draft.values["last_seq"])
+        if draft.events:
+            draft.set(last_seq=base_seq + len(draft.events))
+        if draft.changed:
+            draft.set(updated_at=now)
+            changed.append(draft)
+        events += [
             {**event, "incident_id": draft.incident_id, "seq": base_seq + 1 + i}
             for i, event in enumerate(draft.events)
         ]
+    columns = sorted(set().union(*(draft.changed for draft in changed))) if changed else []
+    store.update_incidents(
+        [{"b_id": draft.incident_id, **{c: draft.values[c] for c in columns}} for draft in changed]
     )
+    store.insert_events(events)
 
 
 def _open_or_reopen(

@@ -58,12 +58,6 @@ class Store:
         )
         self.conn.execute(statement, list(rows))
 
-    def firing_alert_count(self, incident_id: int) -> int:
-        query = sa.select(sa.func.count()).where(
-            alerts.c.incident_id == incident_id, alerts.c.status == "firing"
-        )
-        return int(self.conn.execute(query).scalar_one())
-
     def alerts_of(self, incident_id: int) -> list[Row]:
         query = sa.select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at)
         return _all(self.conn, query)
@@ -116,6 +110,36 @@ class Store:
     def insert_incident(self, values: Row) -> int:
         result = self.conn.execute(incidents.insert().values(**values).returning(incidents.c.id))
         return int(result.scalar_one())
+
+    def insert_incidents(self, rows: Sequence[Row]) -> list[int]:
+        """Insert incidents in one round trip; return their ids in the order given."""
+        if not rows:
+            return []
+        statement = incidents.insert().returning(incidents.c.id, sort_by_parameter_order=True)
+        return [int(row[0]) for row in self.conn.execute(statement, list(rows))]
+
+    def update_incidents(self, rows: Sequence[Row]) -> None:
+        """Update several incidents; each row carries ``b_id`` and the same set of columns to set."""
+        if not rows:
+            return
+        columns = [key for key in rows[0] if key != "b_id"]
+        statement = (
+            incidents.update()
+            .where(incidents.c.id == sa.bindparam("b_id"))
+            .values({name: sa.bindparam(name) for name in columns})
+        )
+        self.conn.execute(statement, list(rows))
+
+    def firing_counts(self, incident_ids: Iterable[int]) -> dict[int, int]:
+        wanted = list(set(incident_ids))
+        if not wanted:
+            return {}
+        query = (
+            sa.select(alerts.c.incident_id, sa.func.count())
+            .where(alerts.c.incident_id.in_(wanted), alerts.c.status == "firing")
+            .group_by(alerts.c.incident_id)
+        )
+        return {int(incident_id): int(count) for incident_id, count in self.conn.execute(query)}
 
     def update_incident(self, incident_id: int, values: Row) -> None:
         self.conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**values))
