@@ -16,18 +16,15 @@ from siaga.api.metrics import StateCollector
 from siaga.api.routes import alerts, incidents, meta
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
+from siaga.runtime.reloader import SpecReloader
 from siaga.runtime.sweeper import Sweeper
 from siaga.services.incidents import InvalidInput, NotFound
 from siaga.services.ports import ConflictError
 
 
-def create_app(container: Container, *, run_sweeper: bool = True) -> FastAPI:
-    sweeper = Sweeper(
-        uow=container.db,
-        policy=container.policy,
-        clock=container.clock,
-        interval=container.settings.sweep_interval,
-    )
+def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bool = True) -> FastAPI:
+    reloader = SpecReloader(container, container.settings.config_path) if watch_spec else None
+    sweeper = Sweeper(container, reloader=reloader)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +49,7 @@ def create_app(container: Container, *, run_sweeper: bool = True) -> FastAPI:
     app.state.token_cache = TokenCache()
     app.state.sweeper = sweeper
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(container.db, container.policy))
+    registry.register(StateCollector(container))
     app.state.registry = registry
 
     app.add_middleware(SecurityHeaders)

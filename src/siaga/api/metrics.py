@@ -7,17 +7,15 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from siaga.services.policy import Policy
-from siaga.services.ports import UnitOfWork
+from siaga.bootstrap import Container
 
 
 class StateCollector(Collector):
-    def __init__(self, uow: UnitOfWork, policy: Policy) -> None:
-        self._uow = uow
-        self._policy = policy
+    def __init__(self, container: Container) -> None:
+        self._container = container
 
     def collect(self) -> Iterator[Metric]:
-        with self._uow.read() as store:
+        with self._container.db.read() as store:
             open_counts = store.open_counts_by_severity()
             ingested = store.alert_event_count()
             breaches = store.breach_counts()
@@ -25,7 +23,7 @@ class StateCollector(Collector):
         open_incidents = GaugeMetricFamily(
             "siaga_incidents_open", "Incidents not yet resolved, by severity.", labels=["severity"]
         )
-        for level in self._policy.ladder.levels:
+        for level in self._container.policy.ladder.levels:
             open_incidents.add_metric([level.name], open_counts.get(level.name, 0))
         yield open_incidents
         yield CounterMetricFamily(

@@ -1,23 +1,23 @@
-"""A background loop that runs the incident sweep (breaches, auto-resolve) every few seconds."""
+"""A background loop that runs the incident sweep (breaches, auto-resolve) every tick and notices spec changes."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
+from siaga.bootstrap import Container
+from siaga.runtime.reloader import SpecReloader
 from siaga.services import incidents
-from siaga.services.policy import Policy
-from siaga.services.ports import Clock, StorageError, UnitOfWork
+from siaga.services.ports import StorageError
 
 log = logging.getLogger(__name__)
 
 
 class Sweeper:
-    def __init__(self, *, uow: UnitOfWork, policy: Policy, clock: Clock, interval: float) -> None:
-        self._uow = uow
-        self._policy = policy
-        self._clock = clock
-        self._interval = interval
+    def __init__(self, container: Container, *, reloader: SpecReloader | None = None) -> None:
+        self._container = container
+        self._reloader = reloader
+        self._interval = container.settings.sweep_interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="siaga-sweeper", daemon=True)
 
@@ -29,11 +29,14 @@ class Sweeper:
         self._thread.join(timeout=10)
 
     def run_once(self) -> incidents.SweepResult:
-        return incidents.sweep(uow=self._uow, policy=self._policy, now=self._clock.now())
+        wired = self._container
+        return incidents.sweep(uow=wired.db, policy=wired.policy, now=wired.clock.now())
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
+                if self._reloader is not None:
+                    self._reloader.check()
                 self.run_once()
             except StorageError:
                 log.warning("incident sweep lost a race; it runs again next tick")

@@ -30,7 +30,9 @@ def create(url: str) -> Engine:
     # Labels and annotations are JSON on every alert: orjson is several times faster than the json module.
     json_options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+        )
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
