@@ -30,9 +30,16 @@ class Store:
         self.conn = conn
 
     # -- alerts ---------------------------------------------------------------------------------
+    def _insert_many(self, table: sa.Table, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        # RETURNING makes SQLAlchemy send one multi-row INSERT per chunk ("insertmanyvalues") instead of
+        # one statement per row: a large saving on PostgreSQL, where each round trip costs ~0.3 ms here.
+        first_key = next(iter(table.primary_key.columns))
+        self.conn.execute(table.insert().returning(first_key), list(rows)).close()
+
     def log_alert_events(self, rows: Sequence[Row]) -> None:
-        if rows:
-            self.conn.execute(alert_events.insert(), list(rows))
+        self._insert_many(alert_events, rows)
 
     def alerts_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, Row]:
         keys = list(set(fingerprints))
@@ -43,8 +50,7 @@ class Store:
         return found
 
     def insert_alerts(self, rows: Sequence[Row]) -> None:
-        if rows:
-            self.conn.execute(alerts.insert(), list(rows))
+        self._insert_many(alerts, rows)
 
     def update_alerts(self, rows: Sequence[Row]) -> None:
         """Update alert rows; each row carries ``b_fingerprint`` and the columns to set."""
@@ -185,8 +191,7 @@ class Store:
 
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Insert timeline rows whose ``incident_id`` and ``seq`` the caller set (a clash is a conflict)."""
-        if rows:
-            self.conn.execute(incident_events.insert(), list(rows))
+        self._insert_many(incident_events, rows)
 
     def timeline(self, incident_id: int) -> list[Row]:
         query = (
