@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from siaga.adapters.db.engine import sqlite_url
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'siaga.db'}"
 
 
 class SettingsError(ValueError):

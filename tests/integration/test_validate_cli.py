@@ -32,5 +32,7 @@ def test_validate_exits_2_naming_line_and_field(
 
 
 def test_validate_accepts_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["validate", "examples/demo/siaga.yaml"])  # returns normally: exit status 0
+    with pytest.raises(SystemExit) as done:
+        main(["validate", "examples/demo/siaga.yaml"])
+    assert done.value.code == 0
     assert "examples/demo/siaga.yaml: valid" in capsys.readouterr().out

@@ -8,12 +8,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from siaga.cli.backend import Backend, BackendError, LocalBackend, RemoteBackend, when
+from siaga.cli.backend import Backend, BackendError, when
 from siaga.domain.alerts import AlertIn, AlertStatus
 from siaga.domain.incidents import IncidentError
 from siaga.services.ports import StorageError
@@ -80,7 +79,11 @@ def backend(config: Path | None, server: str | None, token: str | None) -> Backe
     if server:
         if not token:
             raise UserError("--server needs --token (or SIAGA_TOKEN)")
+        from siaga.cli.remote import RemoteBackend  # imported on use: keeps `siaga --help` fast
+
         return RemoteBackend(server, token)
+    from siaga.cli.local import LocalBackend
+
     return LocalBackend(settings(config))
 
 
@@ -440,18 +443,20 @@ def token_revoke(name: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user mistakes into one line and exit code 2."""
     command = typer.main.get_command(app)
+    args = argv if argv is not None else sys.argv[1:]
     try:
-        command.main(
-            args=argv if argv is not None else sys.argv[1:], prog_name="siaga", standalone_mode=False
-        )
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+        code = command.main(args=args, prog_name="siaga", standalone_mode=False)
+    except typer.Abort:
         sys.exit(130)
-    except click.UsageError as error:
-        _die(error.format_message())
-    except click.ClickException as error:
-        _die(error.format_message())
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.TyperException as error:
+        # Typer's own usage errors (it bundles click); with no arguments the "message" is the help text.
+        message = str(error.format_message())
+        if not args:
+            typer.echo(message, err=True)
+            sys.exit(2)
+        _die(message)
     except SpecError as error:
         typer.echo(str(error), err=True)
         sys.exit(2)
@@ -459,8 +464,8 @@ def main(argv: list[str] | None = None) -> None:
         _die(str(error))
     except StorageError as error:
         _die(f"storage: {error}", code=1)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
+    # Without standalone mode, typer returns the code of a raised typer.Exit instead of exiting.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _die(message: str, code: int = 2) -> NoReturn:

@@ -1,4 +1,4 @@
-"""A background loop that runs the incident sweep (breaches, auto-resolve) every tick and notices spec changes."""
+"""A background loop: the incident sweep (breaches, auto-resolve) every tick, and spec reloads."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,10 +14,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from siaga.adapters.db.store import Store
 from siaga.services.ports import ConflictError
+from siaga.settings import sqlite_url
 
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'siaga.db'}"
+__all__ = ["Database", "create", "sqlite_url"]
 
 
 def _json_dumps(value: Any) -> str:
