@@ -6,14 +6,13 @@ PostgreSQL, its own database, so these tests run side by side under pytest-xdist
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,14 +99,21 @@ class SiagaServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"siaga run exited {self.process.returncode}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if self.healthy():
+                return
             time.sleep(0.05)
         raise AssertionError(f"siaga run not healthy after {START_TIMEOUT}s:\n{self.log_text()}")
+
+    def healthy(self) -> bool:
+        """True when GET /health answers 200."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing, exactly like the OOM killer or a power-cut process."""

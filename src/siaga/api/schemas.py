@@ -6,23 +6,49 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from siaga.domain.alerts import AlertIn, AlertStatus
 
+# For query parameters: PostgreSQL text cannot hold NUL, so it is refused at the door (422), not deep inside.
+NUL_FREE = r"^[^\x00]*$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Naive times are taken as UTC; a time that has no UTC equivalent (past year 9999) is refused."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+UtcDateTime = Annotated[datetime, AfterValidator(_to_utc)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)]
-LabelValue = Annotated[str, StringConstraints(max_length=4096)]
+LabelValue = Annotated[Text, StringConstraints(max_length=4096)]
 Labels = dict[LabelName, LabelValue]
 # Alertmanager sends the zero time for "no end"; anything before this means unset.
 _EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return None if value < _EPOCH else value.astimezone(UTC)
+    return None if value is None or value < _EPOCH else value
 
 
 class GenericAlert(BaseModel):
@@ -33,24 +59,24 @@ class GenericAlert(BaseModel):
     labels: Labels = Field(
         description="Identifying labels; must include `alertname`. `severity` picks the level."
     )
-    annotations: dict[LabelName, Annotated[str, StringConstraints(max_length=65536)]] = Field(
+    annotations: dict[LabelName, Annotated[Text, StringConstraints(max_length=65536)]] = Field(
         default_factory=dict, description="Free-text details: `summary` becomes the incident title."
     )
     status: Literal["firing", "resolved"] | None = Field(
         None, description="Omitted: firing, unless `ends_at` is in the past."
     )
-    starts_at: datetime | None = Field(
+    starts_at: UtcDateTime | None = Field(
         None,
         validation_alias=AliasChoices("starts_at", "startsAt"),
         description="When it began; default now.",
     )
-    ends_at: datetime | None = Field(
+    ends_at: UtcDateTime | None = Field(
         None, validation_alias=AliasChoices("ends_at", "endsAt"), description="When it ended, if it has."
     )
-    fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+    fingerprint: Annotated[Text, StringConstraints(min_length=1, max_length=128)] | None = Field(
         None, description="Stable id; default: a hash of the labels."
     )
-    generator_url: str | None = Field(
+    generator_url: Text | None = Field(
         None, validation_alias=AliasChoices("generator_url", "generatorURL"), max_length=2048
     )
 
@@ -79,11 +105,11 @@ class AlertmanagerAlert(BaseModel):
 
     status: Literal["firing", "resolved"]
     labels: Labels
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    annotations: dict[str, Text] = Field(default_factory=dict)
+    startsAt: UtcDateTime
+    endsAt: UtcDateTime | None = None
     generatorURL: str = ""
-    fingerprint: str | None = None
+    fingerprint: Annotated[Text, StringConstraints(max_length=128)] | None = None
 
     def to_domain(self, now: datetime) -> AlertIn:
         return AlertIn(
@@ -115,27 +141,27 @@ class AlertmanagerWebhook(BaseModel):
 
 class Note(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+    text: Annotated[Text, StringConstraints(min_length=1, max_length=20000)]
 
 
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assignee: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None
+    assignee: Annotated[Text, StringConstraints(min_length=1, max_length=200)] | None
 
 
 class SeverityChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    severity: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    severity: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 
 
 class Resolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reason: Annotated[Text, StringConstraints(max_length=2000)] | None = None
 
 
 class Postmortem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Annotated[str, StringConstraints(min_length=1, max_length=500000)]
+    text: Annotated[Text, StringConstraints(min_length=1, max_length=500000)]
 
 
 class TokenRequest(BaseModel):

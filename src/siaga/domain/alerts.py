@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 DEFAULT_GROUP_BY: tuple[str, ...] = ("service", "alertname")
+MAX_GROUP_KEY = 512  # longer keys keep a readable prefix and end in a hash of the whole
 # Labels that name the service an alert is about, in order of preference (Luxima labels `service_name`).
 SERVICE_LABELS: tuple[str, ...] = ("service", "service_name", "job")
 
@@ -64,7 +65,11 @@ def group_key(labels: Mapping[str, str], group_by: Sequence[str] | None) -> str:
     for name in names:
         value = service_of(labels) if name == "service" else labels.get(name)
         parts.append(f"{name}={value or ''}")
-    return "{" + ",".join(parts) + "}"
+    key = "{" + ",".join(parts) + "}"
+    if len(key) <= MAX_GROUP_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: MAX_GROUP_KEY - 66]}…#{digest}"
 
 
 def title_of(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:

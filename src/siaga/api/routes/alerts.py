@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
 from siaga.api.auth import Responder, Viewer
 from siaga.api.deps import Wired
-from siaga.api.schemas import AlertmanagerWebhook, GenericAlert
+from siaga.api.schemas import NUL_FREE, AlertmanagerWebhook, GenericAlert, UtcDateTime
 from siaga.domain.alerts import AlertIn
 from siaga.services import ingest
 
@@ -44,10 +43,10 @@ def alertmanager_webhook(wired: Wired, who: Responder, payload: AlertmanagerWebh
 def alert_log(
     wired: Wired,
     _who: Viewer,
-    fingerprint: Annotated[str | None, Query(max_length=128)] = None,
-    alertname: Annotated[str | None, Query(max_length=200)] = None,
+    fingerprint: Annotated[str | None, Query(max_length=128, pattern=NUL_FREE)] = None,
+    alertname: Annotated[str | None, Query(max_length=4096, pattern=NUL_FREE)] = None,
     incident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    since: datetime | None = None,
+    since: UtcDateTime | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:

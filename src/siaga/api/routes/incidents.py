@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from siaga.api.auth import Responder, Viewer
 from siaga.api.deps import Wired
-from siaga.api.schemas import Assignment, Note, Postmortem, Resolution, SeverityChange
+from siaga.api.schemas import NUL_FREE, Assignment, Note, Postmortem, Resolution, SeverityChange, UtcDateTime
 from siaga.services import incidents
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -23,8 +22,8 @@ def list_incidents(
     wired: Wired,
     _who: Viewer,
     status: Annotated[list[StatusFilter] | None, Query()] = None,
-    severity: Annotated[list[str] | None, Query()] = None,
-    service: Annotated[str | None, Query(max_length=200)] = None,
+    severity: Annotated[list[Annotated[str, Query(max_length=64, pattern=NUL_FREE)]] | None, Query()] = None,
+    service: Annotated[str | None, Query(max_length=4096, pattern=NUL_FREE)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def list_incidents(
 
 
 @router.get("/stats", summary="MTTA, MTTR, breaches and pending post-mortems")
-def stats(wired: Wired, _who: Viewer, since: datetime | None = None) -> dict[str, Any]:
+def stats(wired: Wired, _who: Viewer, since: UtcDateTime | None = None) -> dict[str, Any]:
     return incidents.stats(uow=wired.db, since=since)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -13,7 +13,7 @@ from siaga import __version__
 from siaga.api import auth
 from siaga.api.auth import Admin, Viewer
 from siaga.api.deps import Wired
-from siaga.api.schemas import TokenRequest
+from siaga.api.schemas import NUL_FREE, TokenRequest
 from siaga.services import tokens
 from siaga.services.tokens import Role, TokenError
 
@@ -61,7 +61,9 @@ def create_token(wired: Wired, _who: Admin, body: TokenRequest) -> dict[str, Any
 
 
 @router.delete("/api/v1/tokens/{name}", tags=["tokens"], summary="Revoke a token")
-def revoke_token(wired: Wired, _who: Admin, name: str) -> dict[str, Any]:
+def revoke_token(
+    wired: Wired, _who: Admin, name: Annotated[str, Path(max_length=100, pattern=NUL_FREE)]
+) -> dict[str, Any]:
     try:
         tokens.revoke(uow=wired.db, name=name, now=wired.clock.now())
     except TokenError as error:
