@@ -16,6 +16,7 @@ from siaga.api.metrics import StateCollector
 from siaga.api.routes import alerts, incidents, meta
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
+from siaga.runtime.batcher import IngestBatcher
 from siaga.runtime.reloader import SpecReloader
 from siaga.runtime.sweeper import Sweeper
 from siaga.services.incidents import InvalidInput, NotFound
@@ -26,8 +27,11 @@ def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bo
     reloader = SpecReloader(container, container.settings.config_path) if watch_spec else None
     sweeper = Sweeper(container, reloader=reloader)
 
+    batcher = IngestBatcher(container)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
         if run_sweeper:
             sweeper.start()
         try:
@@ -35,6 +39,7 @@ def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bo
         finally:
             if run_sweeper:
                 sweeper.stop()
+            batcher.stop()
 
     app = FastAPI(
         title="Siaga",
@@ -48,6 +53,7 @@ def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bo
     app.state.container = container
     app.state.token_cache = TokenCache()
     app.state.sweeper = sweeper
+    app.state.batcher = batcher
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(container))
     app.state.registry = registry

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from siaga.bootstrap import Container
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     wired: Container = request.app.state.container
     return wired
 

@@ -27,6 +27,15 @@ class IngestResult:
     touched: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Alerts received in one request, with who sent them; several may share one transaction."""
+
+    alerts: Sequence[AlertIn]
+    source: str
+    actor: str
+
+
 @dataclass(slots=True)
 class _Draft:
     """An incident being changed by this batch; written once at the end."""
@@ -35,7 +44,8 @@ class _Draft:
     incident_id: int | None = None
     changed: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list)
-    check_resolved: bool = False
+    check_resolved: str | None = None  # the actor whose resolved alert may have been the last one
+    opened_by: int | None = None  # index of the submission whose alert opened it
 
     def set(self, **values: Any) -> None:
         self.values.update(values)
@@ -51,10 +61,17 @@ def ingest(
     *, uow: UnitOfWork, policy: Policy, alerts: Sequence[AlertIn], source: str, actor: str, now: datetime
 ) -> IngestResult:
     """Record ``alerts`` and update incidents; retry when a concurrent writer won a race."""
+    return ingest_many(uow=uow, policy=policy, submissions=[Submission(alerts, source, actor)], now=now)[0]
+
+
+def ingest_many(
+    *, uow: UnitOfWork, policy: Policy, submissions: Sequence[Submission], now: datetime
+) -> list[IngestResult]:
+    """Record several submissions in one transaction (group commit); one result per submission."""
     for attempt in range(MAX_ATTEMPTS):
         try:
             with uow.transaction() as store:
-                return _ingest(store, policy, alerts, source, actor, now)
+                return _ingest(store, policy, submissions, now)
         except ConflictError:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
@@ -62,8 +79,11 @@ def ingest(
 
 
 def _ingest(
-    store: Store, policy: Policy, batch: Sequence[AlertIn], source: str, actor: str, now: datetime
-) -> IngestResult:
+    store: Store, policy: Policy, submissions: Sequence[Submission], now: datetime
+) -> list[IngestResult]:
+    batch = [alert for sub in submissions for alert in sub.alerts]
+    senders = [(index, sub.source, sub.actor) for index, sub in enumerate(submissions) for _ in sub.alerts]
+    owners: list[_Draft | None] = []
     ladder = policy.ladder
     prints = [alert.fingerprint or fingerprint(alert.labels) for alert in batch]
     levels = [ladder.resolve(alert.labels.get("severity")) for alert in batch]
@@ -96,7 +116,7 @@ def _ingest(
             drafts.setdefault(row["group_key"], draft)
         return draft
 
-    for alert, fp, res in zip(batch, prints, levels, strict=True):
+    for alert, fp, res, (sub_index, source, actor) in zip(batch, prints, levels, senders, strict=True):
         before = current.get(fp)
         draft: _Draft | None = None
         name = alert.alertname or fp
@@ -107,6 +127,8 @@ def _ingest(
                 draft = _open_or_reopen(
                     key, open_by_key, recent, drafts_by_id, alert, res.level, policy, actor, now
                 )
+                if draft.incident_id is None:
+                    draft.opened_by = sub_index
                 drafts[key] = draft
                 if draft.incident_id is not None:
                     drafts_by_id[draft.incident_id] = draft
@@ -136,7 +158,7 @@ def _ingest(
                 draft = draft_for_id(before["incident_id"])
             if draft is not None:
                 draft.note(now, actor, "alert", f"alert {name} resolved", {"fingerprint": fp})
-                draft.check_resolved = True
+                draft.check_resolved = actor
                 alert_draft[fp] = draft
         current[fp] = {
             "fingerprint": fp,
@@ -165,15 +187,17 @@ def _ingest(
                 "_draft": alert_draft.get(fp),
             }
         )
+        owners.append(draft)
 
-    result = IngestResult(accepted=len(batch))
+    results = [IngestResult(accepted=len(sub.alerts)) for sub in submissions]
     unique_drafts = list({id(d): d for d in (*drafts.values(), *drafts_by_id.values())}.values())
     new_drafts = [draft for draft in unique_drafts if draft.incident_id is None]
     ids = store.insert_incidents([{k: v for k, v in d.values.items() if k != "id"} for d in new_drafts])
     for draft, incident_id in zip(new_drafts, ids, strict=True):
         draft.incident_id = incident_id
         draft.changed.clear()
-        result.opened.append(incident_id)
+        if draft.opened_by is not None:
+            results[draft.opened_by].opened.append(incident_id)
     for fp, draft in alert_draft.items():
         current[fp]["incident_id"] = draft.incident_id
     for row in log_rows:
@@ -198,10 +222,13 @@ def _ingest(
             message = (
                 f"all alerts resolved; auto-resolves at {at:%Y-%m-%d %H:%M:%S} UTC unless one fires again"
             )
-            draft.note(now, actor, "alert", message)
+            draft.note(now, draft.check_resolved or "siaga", "alert", message)
     _flush(store, unique_drafts, now)
-    result.touched = [int(draft.incident_id or 0) for draft in unique_drafts]
-    return result
+    for owner, (sub_index, _source, _actor) in zip(owners, senders, strict=True):
+        touched = results[sub_index].touched
+        if owner is not None and owner.incident_id is not None and owner.incident_id not in touched:
+            touched.append(owner.incident_id)
+    return results
 
 
 def _without_key(row: dict[str, Any]) -> dict[str, Any]:

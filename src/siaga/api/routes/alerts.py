@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from siaga.api.auth import Responder, Viewer
 from siaga.api.deps import Wired
 from siaga.api.schemas import NUL_FREE, AlertmanagerWebhook, GenericAlert, UtcDateTime
 from siaga.domain.alerts import AlertIn
-from siaga.services import ingest
+from siaga.runtime.batcher import IngestBatcher
+from siaga.services.ingest import Submission
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
-def _ingest(wired: Wired, alerts: list[AlertIn], source: str, actor: str) -> dict[str, Any]:
-    result = ingest.ingest(
-        uow=wired.db, policy=wired.policy, alerts=alerts, source=source, actor=actor, now=wired.clock.now()
-    )
+async def _ingest(request: Request, alerts: list[AlertIn], source: str, actor: str) -> dict[str, Any]:
+    # The writer thread commits alerts of concurrent requests together; we answer after that commit.
+    batcher: IngestBatcher = request.app.state.batcher
+    result = await asyncio.wrap_future(batcher.submit(Submission(alerts, source, actor)))
     return {"accepted": result.accepted, "incidents": result.touched, "opened": result.opened}
 
 
 @router.post("/alerts", summary="Post alerts (generic JSON; Alertmanager API v2 shape accepted)")
-def post_alerts(
+async def post_alerts(
+    request: Request,
     wired: Wired,
     who: Responder,
     alerts: Annotated[list[GenericAlert], Body(min_length=1, max_length=1000)],
 ) -> dict[str, Any]:
     now = wired.clock.now()
-    return _ingest(wired, [alert.to_domain(now) for alert in alerts], "api", f"api:{who.name}")
+    return await _ingest(request, [alert.to_domain(now) for alert in alerts], "api", f"api:{who.name}")
 
 
 @router.post("/integrations/alertmanager", summary="Alertmanager webhook receiver (payload version 4)")
-def alertmanager_webhook(wired: Wired, who: Responder, payload: AlertmanagerWebhook) -> dict[str, Any]:
+async def alertmanager_webhook(
+    request: Request, wired: Wired, who: Responder, payload: AlertmanagerWebhook
+) -> dict[str, Any]:
     now = wired.clock.now()
     actor = f"alertmanager:{who.name}"
-    return _ingest(wired, [alert.to_domain(now) for alert in payload.alerts], "alertmanager", actor)
+    return await _ingest(request, [alert.to_domain(now) for alert in payload.alerts], "alertmanager", actor)
 
 
 @router.get("/alerts", summary="The alert log: every alert event received, newest first")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -33,10 +34,11 @@ def health(wired: Wired) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["meta"], summary="Prometheus metrics (open or token, by SIAGA_METRICS)")
-def metrics(request: Request, wired: Wired) -> Response:
+async def metrics(request: Request, wired: Wired) -> Response:
     if not wired.settings.metrics_public:
-        auth.require(Role.VIEWER)(auth.principal(request))
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+        await auth.require(Role.VIEWER)(await auth.principal(request))
+    body = await run_in_threadpool(generate_latest, request.app.state.registry)  # reads the database
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/api/v1/spec", tags=["meta"], summary="The loaded spec, secrets masked")
