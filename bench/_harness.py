@@ -16,6 +16,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -26,10 +27,11 @@ from typing import Any
 
 import aiohttp
 import psycopg
+from psycopg import sql as pgsql
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-SIAGA = VENV_BIN / "siaga"
+# The `siaga` command of the interpreter running the benchmark (normally .venv/bin/python).
+SIAGA = Path(sys.executable).parent / "siaga"
 FRAGMENT = ROOT / "tests" / "unit" / "spec" / "fragment.yaml"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 PG_ADMIN_URL = os.environ.get("SIAGA_BENCH_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
@@ -99,6 +101,67 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": values["VmRSS"], "hwm_mb": values["VmHWM"]}
 
 
+def cpu_seconds(pid: int | str) -> float:
+    """User plus system CPU time ``pid`` has used so far, from /proc/PID/stat (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (everything but idle and iowait)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / _TICKS
+
+
+def _postgres_pids() -> list[str]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(entry.name)
+    return pids
+
+
+class CpuWatch:
+    """CPU used during one phase by the server, this load generator, PostgreSQL, and everything else.
+
+    The machine has 2 cores shared with whatever else runs on it; ``other_cores`` (the average number of
+    cores busy with work that is not this benchmark's) says how much a figure was disturbed.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self._start = self._sample()
+        self._began = time.perf_counter()
+
+    def _sample(self) -> dict[str, float]:
+        return {
+            "server": cpu_seconds(self.server_pid),
+            "client": cpu_seconds("self"),
+            "postgres": sum(cpu_seconds(pid) for pid in _postgres_pids()),
+            "busy": _machine_busy_seconds(),
+        }
+
+    def stop(self) -> dict[str, float]:
+        end = self._sample()
+        elapsed = time.perf_counter() - self._began
+        used = {name: end[name] - self._start[name] for name in end}
+        others = used["busy"] - used["server"] - used["client"] - max(used["postgres"], 0.0)
+        return {
+            "server_cpu_s": used["server"],
+            "client_cpu_s": used["client"],
+            "postgres_cpu_s": max(used["postgres"], 0.0),
+            "other_cores": max(others, 0.0) / elapsed if elapsed else 0.0,
+        }
+
+
 # -- databases ---------------------------------------------------------------------------------------
 
 
@@ -126,7 +189,7 @@ class TempDatabase:
             finally:
                 conn.close()
         with psycopg.connect(self.url) as pg:
-            row = pg.execute(sql).fetchone()  # type: ignore[arg-type]
+            row = pg.execute(sql).fetchone()
             return row[0] if row else None
 
 
@@ -143,12 +206,14 @@ def temp_database(engine: str, label: str = "bench") -> Iterator[TempDatabase]:
             raise ValueError(f"unknown engine {engine!r}")
         name = f"siaga_{label}_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
         yield TempDatabase(engine, data_dir, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
     finally:
         if name is not None:
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+                conn.execute(
+                    pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+                )
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -183,6 +248,7 @@ class SiagaServer:
     token: str
     db: TempDatabase
     ready_seconds: float
+    ready_cpu_seconds: float  # CPU the process used until ready: start-up cost without the machine's noise
 
     @property
     def url(self) -> str:
@@ -211,6 +277,7 @@ def start_siaga(db: TempDatabase, token: str, log: Path, *, timeout: float = 30.
         while True:
             if http_status(port, "/health") == 200:
                 ready = time.perf_counter() - started
+                ready_cpu = cpu_seconds(process.pid)
                 break
             if process.poll() is not None:
                 raise RuntimeError(f"siaga run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
@@ -220,7 +287,9 @@ def start_siaga(db: TempDatabase, token: str, log: Path, *, timeout: float = 30.
     except BaseException:
         stop_process(process)
         raise
-    return SiagaServer(process=process, port=port, token=token, db=db, ready_seconds=ready)
+    return SiagaServer(
+        process=process, port=port, token=token, db=db, ready_seconds=ready, ready_cpu_seconds=ready_cpu
+    )
 
 
 @contextlib.contextmanager
@@ -272,7 +341,9 @@ def alertmanager(*, timeout: float = 30.0) -> Iterator[tuple[str, int]]:
         deadline = time.monotonic() + timeout
         while http_status(port, "/-/ready") != 200:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Alertmanager did not start:\n{(workdir / 'alertmanager.log').read_text()}")
+                raise RuntimeError(
+                    f"Alertmanager did not start:\n{(workdir / 'alertmanager.log').read_text()}"
+                )
             time.sleep(0.02)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
@@ -408,4 +479,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def line(row: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
 
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells[1:])])
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells[1:])]
+    )
