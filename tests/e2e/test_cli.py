@@ -28,6 +28,7 @@ from tests.e2e.cli_helpers import (
     siaga,
     user_error,
 )
+from tests.unit.spec.test_broken_specs import BASE, ENV
 
 DEMO = ROOT / "examples" / "demo" / "siaga.yaml"
 TOKEN_RE = re.compile(r"^siaga_[A-Za-z0-9_-]+$")
@@ -62,21 +63,8 @@ def test_validate_accepts_the_fragment_and_the_demo(cli: Siaga) -> None:
     assert demo.out.strip() == f"{DEMO}: valid (2 services, 3 severities, 2 channels, 3 routes)"
 
 
-# Lines of BASE: 1 version, 2 project, 3 name, 4 people, 5 ana, 6 channels, 7 hook, 8 severities,
-# 9 SEV-1, 10 aliases; text appended to it starts on line 11 (as in tests/unit/spec/test_broken_specs.py).
-BASE = """\
-version: 1
-project:
-  name: shop
-people:
-  ana: {email: ana@x.id}
-channels:
-  hook: {type: webhook, url: "${HOOK_URL}"}
-severities:
-  - name: SEV-1
-    aliases: [critical]
-"""
-HOOK_ENV = {"HOOK_URL": "https://hooks.example/HOOKSECRET"}
+# BASE and its env are shared with the spec tests: text appended to BASE starts on line 11.
+HOOK_ENV = dict(ENV)
 
 
 @dataclass(frozen=True)
