@@ -13,6 +13,7 @@ from siaga.domain.incidents import InvalidTransition
 from siaga.services import incidents, ingest
 from siaga.services.incidents import NotFound
 from siaga.services.policy import Policy
+from siaga.services.ports import ConflictError
 from tests.conftest import T0
 
 
@@ -196,3 +197,13 @@ def test_one_batch_firing_then_resolving_same_alert(db: Database, policy: Policy
     assert [e["message"] for e in data["timeline"]][-2] == "alert DatabaseDown resolved"
     clock.advance(timedelta(minutes=5))
     assert incidents.sweep(uow=db, policy=policy, now=clock.now()).auto_resolved == 1
+
+
+def test_a_clashing_timeline_write_is_a_conflict_to_retry(
+    db: Database, policy: Policy, clock: ManualClock
+) -> None:
+    opened = send(db, policy, clock, alert()).opened[0]
+    clash = {"incident_id": opened, "seq": 1, "at": clock.now(), "actor": "x", "kind": "note", "message": "m"}
+    with pytest.raises(ConflictError), db.transaction() as store:
+        store.insert_events([{**clash, "data": None}])
+    assert len(incidents.get_incident(uow=db, incident_id=opened)["timeline"]) == 2

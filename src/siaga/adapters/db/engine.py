@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
@@ -35,7 +36,16 @@ def create(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_options)
+    # No server-side prepared statements: a generic plan made while a table was small (seq scan) would be kept
+    # as it grows; planning afresh each time costs far less than that.
+    return sa.create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None},
+        **json_options,
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -76,6 +86,8 @@ class Database:
                     yield Store(conn)
         except exc.IntegrityError as error:
             raise ConflictError(_reason(error)) from error
+        except psycopg.IntegrityError as error:  # from COPY, which runs on the driver directly
+            raise ConflictError(str(error).splitlines()[0]) from error
         except exc.OperationalError as error:
             if not _is_serialization_failure(error):
                 raise

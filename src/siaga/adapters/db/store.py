@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Connection
 
 from siaga.adapters.db.tables import alert_events, alerts, api_tokens, incident_events, incidents
@@ -33,10 +34,27 @@ class Store:
     def _insert_many(self, table: sa.Table, rows: Sequence[Row]) -> None:
         if not rows:
             return
+        if self.conn.dialect.name == "postgresql":
+            self._copy(table, rows)
+            return
         # RETURNING makes SQLAlchemy send one multi-row INSERT per chunk ("insertmanyvalues") instead of
         # one statement per row: a large saving on PostgreSQL, where each round trip costs ~0.3 ms here.
         first_key = next(iter(table.primary_key.columns))
         self.conn.execute(table.insert().returning(first_key), list(rows)).close()
+
+    def _copy(self, table: sa.Table, rows: Sequence[Row]) -> None:
+        """PostgreSQL COPY: no statement text to build or parse per batch (a key clash raises a conflict)."""
+        names = [column.name for column in table.columns if column.name in rows[0]]
+        json_columns = {column.name for column in table.columns if isinstance(column.type, sa.JSON)}
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        Jsonb(row[name]) if name in json_columns and row[name] is not None else row[name]
+                        for name in names
+                    ]
+                )
 
     def log_alert_events(self, rows: Sequence[Row]) -> None:
         self._insert_many(alert_events, rows)
