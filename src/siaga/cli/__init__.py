@@ -53,11 +53,6 @@ class UserError(Exception):
     """A mistake in what the user asked: one line, exit 2."""
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"siaga: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -131,10 +131,6 @@ class Store:
         )
         return {row["group_key"]: row for row in _all(self.conn, query)}
 
-    def insert_incident(self, values: Row) -> int:
-        result = self.conn.execute(incidents.insert().values(**values).returning(incidents.c.id))
-        return int(result.scalar_one())
-
     def insert_incidents(self, rows: Sequence[Row]) -> list[int]:
         """Insert incidents in one round trip; return their ids in the order given."""
         if not rows:
