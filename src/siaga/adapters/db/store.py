@@ -70,17 +70,22 @@ class Store:
     def insert_alerts(self, rows: Sequence[Row]) -> None:
         self._insert_many(alerts, rows)
 
-    def update_alerts(self, rows: Sequence[Row]) -> None:
-        """Update alert rows; each row carries ``b_fingerprint`` and the columns to set."""
+    def _update_many(self, key: sa.Column[Any], rows: Sequence[Row]) -> None:
+        """Update rows by ``key``; each row carries ``b_<key>`` and the same set of columns to set."""
         if not rows:
             return
-        columns = [key for key in rows[0] if key != "b_fingerprint"]
+        marker = f"b_{key.name}"
+        columns = [name for name in rows[0] if name != marker]
         statement = (
-            alerts.update()
-            .where(alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
+            key.table.update()
+            .where(key == sa.bindparam(marker))
             .values({name: sa.bindparam(name) for name in columns})
         )
         self.conn.execute(statement, list(rows))
+
+    def update_alerts(self, rows: Sequence[Row]) -> None:
+        """Update alert rows; each row carries ``b_fingerprint`` and the columns to set."""
+        self._update_many(alerts.c.fingerprint, rows)
 
     def alerts_of(self, incident_id: int) -> list[Row]:
         query = sa.select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at)
@@ -140,15 +145,7 @@ class Store:
 
     def update_incidents(self, rows: Sequence[Row]) -> None:
         """Update several incidents; each row carries ``b_id`` and the same set of columns to set."""
-        if not rows:
-            return
-        columns = [key for key in rows[0] if key != "b_id"]
-        statement = (
-            incidents.update()
-            .where(incidents.c.id == sa.bindparam("b_id"))
-            .values({name: sa.bindparam(name) for name in columns})
-        )
-        self.conn.execute(statement, list(rows))
+        self._update_many(incidents.c.id, rows)
 
     def firing_counts(self, incident_ids: Iterable[int]) -> dict[int, int]:
         wanted = list(set(incident_ids))
