@@ -71,6 +71,29 @@ def test_alertmanager_alert_becomes_incident(client: TestClient, tokens_by_role:
     ]
 
 
+def test_intake_fast_path_answers_like_the_documented_route(
+    client: TestClient, tokens_by_role: dict[str, str]
+) -> None:
+    """Valid posts are answered outside FastAPI (api/intake.py): same body, same headers, same auth rules."""
+    responder = bearer(tokens_by_role["responder"])
+    first = client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=responder)
+    assert first.status_code == 200
+    assert first.json() == {"accepted": 1, "incidents": [1], "opened": [1]}
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in first.headers["content-security-policy"]
+    again = client.post(
+        "/api/v1/alerts", json=[{"labels": {"alertname": "DatabaseDown", "x": "1"}}], headers=responder
+    )
+    assert again.json() == {"accepted": 1, "incidents": [2], "opened": [2]}
+    # Anything the fast path does not take goes to the routes: errors keep FastAPI's shape.
+    empty = client.post("/api/v1/alerts", json=[], headers=responder)
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["loc"] == ["body"]
+    text = client.post("/api/v1/alerts", content=b"[]", headers={**responder, "content-type": "text/plain"})
+    assert text.status_code == 422
+
+
 def test_viewer_cannot_act_responder_can(client: TestClient, tokens_by_role: dict[str, str]) -> None:
     responder = bearer(tokens_by_role["responder"])
     incident = client.post("/api/v1/integrations/alertmanager", json=am_payload(), headers=responder).json()[

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from siaga import __version__
 from siaga.api.auth import TokenCache
 from siaga.api.headers import SecurityHeaders
+from siaga.api.intake import FastIntake
 from siaga.api.metrics import StateCollector
 from siaga.api.routes import alerts, incidents, meta
 from siaga.bootstrap import Container
@@ -58,6 +59,8 @@ def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bo
     registry.register(StateCollector(container))
     app.state.registry = registry
 
+    # Added first, so it runs inside SecurityHeaders: its answers carry the same headers.
+    app.add_middleware(FastIntake, container=container, batcher=batcher, cache=app.state.token_cache)
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NotFound)

@@ -96,10 +96,7 @@ def _ingest(
         fp: dict(row) for fp, row in store.alerts_by_fingerprint(prints).items()
     }
     stored = set(current)
-    open_by_key = store.open_incidents_by_group(keys.values())
-    recent = store.last_resolved_by_group(
-        [key for key in keys.values() if key not in open_by_key], now - policy.reopen_within
-    )
+    open_by_key, recent = store.incidents_by_group(keys.values(), now - policy.reopen_within)
     drafts: dict[str, _Draft] = {}  # by group key
     drafts_by_id: dict[int, _Draft] = {}
     alert_draft: dict[str, _Draft] = {}

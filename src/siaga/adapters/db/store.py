@@ -118,23 +118,31 @@ class Store:
         return int(self.conn.execute(sa.select(sa.func.count()).select_from(alert_events)).scalar_one())
 
     # -- incidents ------------------------------------------------------------------------------
-    def open_incidents_by_group(self, keys: Iterable[str]) -> dict[str, Row]:
+    def incidents_by_group(
+        self, keys: Iterable[str], resolved_since: datetime
+    ) -> tuple[dict[str, Row], dict[str, Row]]:
+        """For each group key: its open incident, and (when none is open) the last one resolved since
+        ``resolved_since``, which a new alert may reopen. One query, as intake runs it for every batch."""
         wanted = list(set(keys))
-        query = sa.select(incidents).where(incidents.c.group_key.in_(wanted), _OPEN).with_for_update()
-        return {row["group_key"]: row for row in _all(self.conn, query)}
-
-    def last_resolved_by_group(self, keys: Iterable[str], since: datetime) -> dict[str, Row]:
-        wanted = list(set(keys))
+        if not wanted:
+            return {}, {}
         query = (
             sa.select(incidents)
             .where(
-                incidents.c.group_key.in_(wanted),
-                incidents.c.status == "resolved",
-                incidents.c.resolved_at >= since,
+                incidents.c.group_key.in_(wanted), sa.or_(_OPEN, incidents.c.resolved_at >= resolved_since)
             )
-            .order_by(incidents.c.resolved_at)
+            .order_by(incidents.c.id)
+            .with_for_update()
         )
-        return {row["group_key"]: row for row in _all(self.conn, query)}
+        open_by_key: dict[str, Row] = {}
+        recent: dict[str, Row] = {}
+        for row in _all(self.conn, query):
+            key = row["group_key"]
+            if row["status"] != "resolved":
+                open_by_key[key] = row
+            elif key not in recent or row["resolved_at"] >= recent[key]["resolved_at"]:
+                recent[key] = row
+        return open_by_key, {key: row for key, row in recent.items() if key not in open_by_key}
 
     def insert_incidents(self, rows: Sequence[Row]) -> list[int]:
         """Insert incidents in one round trip; return their ids in the order given."""
@@ -214,7 +222,7 @@ class Store:
 
     def incidents_with_resolved_alerts(self, before: datetime) -> list[Row]:
         query = sa.select(incidents).where(_OPEN, incidents.c.alerts_resolved_at <= before)
-        return _all(self.conn, query)
+        return _all(self.conn, query.with_for_update(skip_locked=True))
 
     def incidents_past_targets(self, now: datetime) -> list[Row]:
         ack_late = sa.and_(
@@ -225,7 +233,8 @@ class Store:
         resolve_late = sa.and_(
             _OPEN, incidents.c.resolve_breached_at.is_(None), incidents.c.resolve_due_at <= now
         )
-        query = sa.select(incidents).where(sa.or_(ack_late, resolve_late))
+        # SKIP LOCKED: replicas sweeping at once each take different incidents, never the same twice.
+        query = sa.select(incidents).where(sa.or_(ack_late, resolve_late)).with_for_update(skip_locked=True)
         return _all(self.conn, query)
 
     def open_counts_by_severity(self) -> dict[str, int]:
