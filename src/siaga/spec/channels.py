@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,8 +47,34 @@ Secret = Annotated[
 _RATE = Field(None, ge=1, description="Most messages sent per minute through this channel; None = no limit.")
 
 
+def _template(source: str) -> str:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template error on its line {exc.lineno}: {exc.message}") from None
+    return source
+
+
+TemplateText = Annotated[str, AfterValidator(_template)]
+
+
+class MessageTemplate(BaseModel):
+    """Jinja templates (sandboxed) replacing a channel's default title and body; see docs/notifications.md
+    for the variables (`kind`, `incident`, `title`, `summary`, `url`, `labels`…)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: TemplateText | None = Field(None, description="One-line title / subject.")
+    body: TemplateText | None = Field(None, description="Message text.")
+
+
 class _Channel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    template: MessageTemplate | None = Field(None, description="Custom title/body templates.")
 
 
 class SlackChannel(_Channel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from siaga.domain.routing import parse_matcher
 from siaga.spec.calendar import CronText, RecurrenceText, TimeZoneName, parse_handoff
 from siaga.spec.channels import FROM_SPEC_TEXT, Channel
 from siaga.spec.durations import Duration, parse_duration
@@ -24,7 +25,13 @@ def _compile(pattern: str) -> str:
     return pattern
 
 
+def _matcher(text: str) -> str:
+    parse_matcher(text)
+    return text
+
+
 Regex = Annotated[str, AfterValidator(_compile)]
+MatcherText = Annotated[str, AfterValidator(_matcher)]
 NotifyTarget = Annotated[str, Field(min_length=1)]
 
 
@@ -47,6 +54,11 @@ class Project(_Model):
     )
     public_url: str | None = Field(
         None, description="Base URL of this Siaga, used for links in notifications."
+    )
+    fallback_channel: str | None = Field(
+        None,
+        description="Channel that hears about a channel that keeps failing (a key of `channels`); "
+        "without it such failures only reach the timeline, the log and /metrics.",
     )
 
 
@@ -146,6 +158,11 @@ class Route(_Model):
         {}, description="Label equality matchers; `severity` accepts names or aliases."
     )
     match_re: dict[str, Regex] = Field({}, description="Label regex matchers (full match), compiled at load.")
+    matchers: list[MatcherText] = Field(
+        [],
+        description="Alertmanager-style matchers: `name=value`, `name!=value`, `name=~regex`, `name!~regex`; "
+        "all must hold (together with `match` and `match_re`).",
+    )
     notify: list[NotifyTarget] = Field([], description="Targets notified when the incident opens.")
     escalation: str | None = Field(None, description="Escalation policy (a key of `escalations`).")
     continue_: bool = Field(
@@ -159,6 +176,14 @@ class Route(_Model):
         None, description="Wait before notifying about new alerts in a group."
     )
     repeat_interval: Duration | None = Field(None, description="Re-notify an unresolved incident this often.")
+
+
+class Inhibit(_Model):
+    """While an alert matching `source` fires, alerts matching `target` are recorded but not paged."""
+
+    source: list[MatcherText] = Field(min_length=1, description="Matchers the inhibiting alert satisfies.")
+    target: list[MatcherText] = Field(min_length=1, description="Matchers of the alerts it mutes.")
+    equal: list[str] = Field([], description="Labels that must have the same value on both alerts.")
 
 
 class Service(_Model):
@@ -216,6 +241,11 @@ class Spec(_Model):
     routes: list[Route] = Field([], description="Routing rules, evaluated in order.")
     services: dict[str, Service] = Field({}, description="Services by name.")
     maintenance: list[MaintenanceWindow] = Field([], description="Recurring maintenance windows.")
+    inhibit: list[Inhibit] = Field(
+        [],
+        description="Inhibition rules, on top of the implicit ones from `depends_on` "
+        "(a service's alerts mute those of the services that depend on it).",
+    )
 
     @model_validator(mode="after")
     def _check_references(self, info: ValidationInfo) -> Self:

@@ -200,6 +200,14 @@ class _Checker:
                     )
             self.notify_targets(("maintenance", i, "announce_to"), window.get("announce_to"))
 
+    def fallback(self) -> None:
+        name = _mapping(self.data.get("project")).get("fallback_channel")
+        if isinstance(name, str) and name not in self.channels:
+            self.report(
+                ("project", "fallback_channel"),
+                f"unknown channel '{name}' " + _defined("channels", self.channels),
+            )
+
 
 def check_references(data: dict[str, Any]) -> list[Problem]:
     """Given spec data (plain dicts and lists), return (path, message) per dangling or duplicate name."""
@@ -210,4 +218,5 @@ def check_references(data: dict[str, Any]) -> list[Problem]:
     checker.routes(severity_names)
     checker.services_graph()
     checker.maintenance()
+    checker.fallback()
     return checker.problems

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from siaga.domain import alerts, incidents
 from siaga.domain.incidents import Action, Breach, Clocks, InvalidTransition, Status
-from siaga.domain.routing import RouteView, group_by_for
+from siaga.domain.routing import RouteView, group_by_for, parse_matcher
 from siaga.domain.severity import Ladder, Level
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -133,9 +133,9 @@ def test_auto_resolve_exactly_after_quiet_period(seconds: int) -> None:
 
 def test_route_group_by_first_match_wins() -> None:
     routes = [
-        RouteView(match={"team": "core"}, group_by=["alertname"]),
-        RouteView(match={"severity": "critical"}, group_by=["service"]),
-        RouteView(match={}, group_by=None),
+        RouteView(matchers=(parse_matcher("team=core"),), group_by=["alertname"]),
+        RouteView(matchers=(parse_matcher("severity=critical"),), group_by=["service"]),
+        RouteView(group_by=None),
     ]
     assert group_by_for(routes, {"team": "core"}, "SEV-1", LADDER) == ["alertname"]
     assert group_by_for(routes, {"team": "web"}, "SEV-1", LADDER) == ["service"]

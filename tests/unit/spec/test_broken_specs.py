@@ -46,7 +46,7 @@ CASES = [
         BASE + "routes:\n  - notify: [hook]\n    colour: red\n",
         13,
         "routes[0].colour",
-        "unknown key 'colour' (allowed: match, match_re, notify, escalation, continue, group_by, "
+        "unknown key 'colour' (allowed: match, match_re, matchers, notify, escalation, continue, group_by, "
         "group_wait, group_interval, repeat_interval)",
     ),
     Case("wrong type", BASE + "routes: hook\n", 11, "routes", "expected a list, got a string"),
