@@ -263,14 +263,27 @@ class SiagaServer:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
 
 
-def start_siaga(db: TempDatabase, token: str, log: Path, *, timeout: float = 30.0) -> SiagaServer:
+def start_siaga(
+    db: TempDatabase,
+    token: str,
+    log: Path,
+    *,
+    timeout: float = 30.0,
+    config: Path = FRAGMENT,
+    env: dict[str, str] | None = None,
+) -> SiagaServer:
     """Start ``siaga run`` and wait for the first 200 from /health; the caller stops it (see ``siaga``)."""
     port = free_port()
-    command = [str(SIAGA), "run", "--config", str(FRAGMENT), "--port", str(port)]
+    command = [str(SIAGA), "run", "--config", str(config), "--port", str(port)]
     with log.open("ab") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, env=_siaga_env(db), cwd=ROOT, stdout=out, stderr=out, start_new_session=True
+            command,
+            env={**_siaga_env(db), **(env or {})},
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     try:
         deadline = started + timeout
@@ -293,10 +306,12 @@ def start_siaga(db: TempDatabase, token: str, log: Path, *, timeout: float = 30.
 
 
 @contextlib.contextmanager
-def siaga(db: TempDatabase, token: str | None = None) -> Iterator[SiagaServer]:
+def siaga(
+    db: TempDatabase, token: str | None = None, *, config: Path = FRAGMENT, env: dict[str, str] | None = None
+) -> Iterator[SiagaServer]:
     """A running ``siaga run`` on ``db`` (a token is made if none is given); stopped afterwards."""
     token = token or create_token(db)
-    server = start_siaga(db, token, db.data_dir / "siaga.log")
+    server = start_siaga(db, token, db.data_dir / "siaga.log", config=config, env=env)
     try:
         yield server
     finally:
@@ -315,14 +330,14 @@ receivers:
 
 
 @contextlib.contextmanager
-def alertmanager(*, timeout: float = 30.0) -> Iterator[tuple[str, int]]:
-    """A real Alertmanager whose only receiver has no integrations; yields (base URL, pid)."""
+def alertmanager(*, timeout: float = 30.0, config: str = ALERTMANAGER_CONFIG) -> Iterator[tuple[str, int]]:
+    """A real Alertmanager (by default its only receiver has no integrations); yields (base URL, pid)."""
     if not Path(ALERTMANAGER).exists():
         raise RuntimeError(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)")
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-am-"))
     process = None
     try:
-        (workdir / "am.yml").write_text(ALERTMANAGER_CONFIG)
+        (workdir / "am.yml").write_text(config)
         port = free_port()
         with (workdir / "alertmanager.log").open("wb") as log:
             process = subprocess.Popen(

@@ -98,7 +98,7 @@ def container(db: Database, spec: Spec, policy: Policy, clock: ManualClock, tmp_
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, run_sweeper=False)) as test_client:
+    with TestClient(create_app(container, run_sweeper=False, dispatch=False)) as test_client:
         yield test_client
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from siaga.adapters.clock import SystemClock
@@ -22,6 +23,12 @@ class Container:
     clock: Clock
     spec: Spec
     policy: Policy
+    # Called after a commit that may have queued messages (the running dispatcher registers itself).
+    outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def outbox_changed(self) -> None:
+        for listener in self.outbox_listeners:
+            listener()
 
     def close(self) -> None:
         self.db.dispose()

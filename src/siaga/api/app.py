@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,26 +19,37 @@ from siaga.api.routes import alerts, incidents, meta
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
 from siaga.runtime.batcher import IngestBatcher
+from siaga.runtime.dispatcher import Dispatcher
 from siaga.runtime.reloader import SpecReloader
 from siaga.runtime.sweeper import Sweeper
 from siaga.services.incidents import InvalidInput, NotFound
 from siaga.services.ports import ConflictError
 
 
-def create_app(container: Container, *, run_sweeper: bool = True, watch_spec: bool = True) -> FastAPI:
+def create_app(
+    container: Container, *, run_sweeper: bool = True, watch_spec: bool = True, dispatch: bool = True
+) -> FastAPI:
     reloader = SpecReloader(container, container.settings.config_path) if watch_spec else None
     sweeper = Sweeper(container, reloader=reloader)
-
     batcher = IngestBatcher(container)
+    dispatcher = Dispatcher(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
         if run_sweeper:
             sweeper.start()
+        stop = asyncio.Event()
+        sending = asyncio.create_task(dispatcher.run(stop)) if dispatch else None
+        if sending is not None:
+            container.outbox_listeners.append(dispatcher.wake)
         try:
             yield
         finally:
+            if sending is not None:
+                container.outbox_listeners.remove(dispatcher.wake)
+                stop.set()
+                await sending
             if run_sweeper:
                 sweeper.stop()
             batcher.stop()

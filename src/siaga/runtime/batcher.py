@@ -93,5 +93,7 @@ class IngestBatcher:
             for single in batch:
                 self._write([single])
             return
+        if any(result.queued for result in results):
+            wired.outbox_changed()
         for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)

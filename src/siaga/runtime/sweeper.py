@@ -1,4 +1,5 @@
-"""A background loop: the incident sweep (breaches, auto-resolve) every tick, and spec reloads."""
+"""A background loop: the incident sweep (breaches, auto-resolve), escalation timers, maintenance
+announcements and silence expiry every tick, and spec reloads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 
 from siaga.bootstrap import Container
 from siaga.runtime.reloader import SpecReloader
-from siaga.services import incidents
+from siaga.services import incidents, paging
 from siaga.services.ports import StorageError
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,17 @@ class Sweeper:
         self._thread.join(timeout=10)
 
     def run_once(self) -> incidents.SweepResult:
+        """One tick: breaches and auto-resolves, due escalation steps, maintenance announcements, expired
+        silences; then wake the dispatcher if any of it queued messages."""
         wired = self._container
-        return incidents.sweep(uow=wired.db, policy=wired.policy, now=wired.clock.now())
+        now = wired.clock.now()
+        result = incidents.sweep(uow=wired.db, policy=wired.policy, now=now)
+        queued = paging.advance(uow=wired.db, policy=wired.policy, now=now)
+        queued += paging.announce(uow=wired.db, policy=wired.policy, now=now)
+        queued += paging.expire_silences(uow=wired.db, policy=wired.policy, now=now)
+        if queued or result.breaches or result.auto_resolved:
+            wired.outbox_changed()
+        return result
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

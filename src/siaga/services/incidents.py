@@ -19,6 +19,7 @@ from typing import Any
 from siaga.domain import incidents as rules
 from siaga.domain import postmortem
 from siaga.domain.incidents import Action, IncidentError, Status
+from siaga.services import paging
 from siaga.services.policy import Policy
 from siaga.services.ports import Row, Store, UnitOfWork
 
@@ -59,6 +60,7 @@ def acknowledge(*, uow: UnitOfWork, incident_id: int, actor: str, now: datetime)
         if row["first_acknowledged_at"] is None:
             values["first_acknowledged_at"] = now
         _change(store, incident_id, values, [_event(now, actor, "status", "acknowledged")], now)
+        paging.acknowledged(store, incident_id, actor, now)
 
 
 def unacknowledge(*, uow: UnitOfWork, incident_id: int, actor: str, now: datetime) -> None:
@@ -67,6 +69,7 @@ def unacknowledge(*, uow: UnitOfWork, incident_id: int, actor: str, now: datetim
         status = rules.transition(Status(row["status"]), Action.UNACKNOWLEDGE)
         values = {"status": status.value, "acknowledged_at": None, "acknowledged_by": None}
         _change(store, incident_id, values, [_event(now, actor, "status", "acknowledgement withdrawn")], now)
+        paging.unacknowledged(store, incident_id, now)
 
 
 def resolve(
@@ -78,6 +81,7 @@ def resolve(
         message = f"resolved: {reason}" if reason else "resolved"
         values = {"status": status.value, "resolved_at": now, "resolved_by": actor}
         _change(store, incident_id, values, [_event(now, actor, "status", message)], now)
+        paging.resolved(store, incident_id, actor, now)
 
 
 def reopen(*, uow: UnitOfWork, policy: Policy, incident_id: int, actor: str, now: datetime) -> None:
@@ -100,6 +104,7 @@ def reopen(*, uow: UnitOfWork, policy: Policy, incident_id: int, actor: str, now
             "reopen_count": int(row["reopen_count"]) + 1,
         }
         _change(store, incident_id, values, [_event(now, actor, "status", "reopened")], now)
+        paging.reopened(store, policy, {**row, **values}, None, now).write(store)
 
 
 def add_note(*, uow: UnitOfWork, incident_id: int, actor: str, text: str, now: datetime) -> None:
@@ -181,6 +186,8 @@ def sweep(*, uow: UnitOfWork, policy: Policy, now: datetime) -> SweepResult:
             if values:
                 breaches += len(events)
                 _change(store, int(row["id"]), values, events, now)
+                if "ack_breached_at" in values:
+                    paging.rush(store, policy, int(row["id"]), now).write(store)
         for row in store.incidents_with_resolved_alerts(now - policy.resolve_after):
             if not rules.auto_resolve_due(row["alerts_resolved_at"], policy.resolve_after, now):
                 continue
@@ -188,6 +195,7 @@ def sweep(*, uow: UnitOfWork, policy: Policy, now: datetime) -> SweepResult:
             values = {"status": Status.RESOLVED.value, "resolved_at": now, "resolved_by": "siaga"}
             events = [_event(now, "siaga", "status", f"auto-resolved: every alert resolved for {quiet}")]
             _change(store, int(row["id"]), values, events, now)
+            paging.resolved(store, int(row["id"]), "siaga", now)
             resolved += 1
     return SweepResult(breaches=breaches, auto_resolved=resolved)
 

@@ -5,7 +5,7 @@ One batch is one transaction: the alert log, alert state, incidents and their ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from siaga.domain import incidents as rules
 from siaga.domain.alerts import AlertIn, AlertStatus, fingerprint, group_key, service_of, title_of
 from siaga.domain.routing import group_by_for
 from siaga.domain.severity import Level
+from siaga.services import paging
 from siaga.services.policy import Policy
 from siaga.services.ports import ConflictError, Row, Store, UnitOfWork
 
@@ -25,6 +26,7 @@ class IngestResult:
     accepted: int = 0
     opened: list[int] = field(default_factory=list)
     touched: list[int] = field(default_factory=list)
+    queued: int = 0  # messages this batch queued (reported on the batch's first result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class _Draft:
     events: list[dict[str, Any]] = field(default_factory=list)
     check_resolved: str | None = None  # the actor whose resolved alert may have been the last one
     opened_by: int | None = None  # index of the submission whose alert opened it
+    page: Mapping[str, str] | None = None  # labels of the alert that opened or reopened it: page for it
 
     def set(self, **values: Any) -> None:
         self.values.update(values)
@@ -220,12 +223,37 @@ def _ingest(
                 f"all alerts resolved; auto-resolves at {at:%Y-%m-%d %H:%M:%S} UTC unless one fires again"
             )
             draft.note(now, draft.check_resolved or "siaga", "alert", message)
+    results[0].queued = _page(store, policy, unique_drafts, now)
     _flush(store, unique_drafts, now)
     for owner, (sub_index, _source, _actor) in zip(owners, senders, strict=True):
         touched = results[sub_index].touched
         if owner is not None and owner.incident_id is not None and owner.incident_id not in touched:
             touched.append(owner.incident_id)
     return results
+
+
+def _page(store: Store, policy: Policy, drafts: Sequence[_Draft], now: datetime) -> int:
+    """Start paging for the incidents this batch opened or reopened, in the same transaction."""
+    items = [
+        paging.Opened(
+            incident_id=int(draft.incident_id or 0),
+            labels=draft.page,
+            severity=str(draft.values["severity"]),
+            title=str(draft.values["title"]),
+            service=draft.values["service"],
+            opened_at=draft.values["opened_at"],
+            reopened=int(draft.values["reopen_count"]) > 0,
+            epoch=int(draft.values["reopen_count"]),
+        )
+        for draft in drafts
+        if draft.page is not None
+    ]
+    if not items:
+        return 0
+    effects = paging.opened(store, policy, items, now)
+    for draft in drafts:
+        draft.events += [dict(event) for event in effects.events.pop(int(draft.incident_id or 0), [])]
+    return store.insert_outbox(effects.outbox)
 
 
 def _without_key(row: dict[str, Any]) -> dict[str, Any]:
@@ -286,6 +314,7 @@ def _open_or_reopen(
             reopen_count=int(row["reopen_count"]) + 1,
         )
         draft.note(now, actor, "status", f"reopened: {alert.alertname or 'an alert'} fired again")
+        draft.page = dict(alert.labels)
         return draft
     targets = rules.targets(level, now)
     draft = _Draft(
@@ -305,6 +334,7 @@ def _open_or_reopen(
         }
     )
     draft.note(now, actor, "status", f"opened as {level.name}", {"group_key": key})
+    draft.page = dict(alert.labels)
     return draft
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -116,6 +117,11 @@ class Schedule(_Model):
         None, description="Time zone of the hand-off; defaults to project's."
     )
     members: list[str] = Field(min_length=1, description="People in rotation order (keys of `people`).")
+    start: date | None = Field(
+        None,
+        description="Local date on which the first member's first shift begins at the hand-off time "
+        "(weekly: the first hand-off weekday on or after it); defaults to 2024-01-01, a Monday.",
+    )
 
     @model_validator(mode="after")
     def _check_rotation(self) -> Self:
@@ -141,6 +147,7 @@ class Step(_Model):
         min_length=1, description="Targets: channel names, person names or oncall:<schedule>."
     )
     repeat: int = Field(0, ge=0, description="How many more times to re-send this step while unacknowledged.")
+    repeat_every: Duration = Field(parse_duration("5m"), description="Time between the repeats of this step.")
 
 
 class Escalation(_Model):

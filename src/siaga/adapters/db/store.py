@@ -10,7 +10,18 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Connection
 
-from siaga.adapters.db.tables import alert_events, alerts, api_tokens, incident_events, incidents
+from siaga.adapters.db.tables import (
+    alert_events,
+    alerts,
+    api_tokens,
+    escalations,
+    incident_events,
+    incidents,
+    job_cursors,
+    oncall_overrides,
+    outbox,
+    silences,
+)
 
 Row = Mapping[str, Any]
 _OPEN = incidents.c.status != "resolved"
@@ -208,6 +219,32 @@ class Store:
         rows = [{**event, "incident_id": incident_id, "seq": first + i} for i, event in enumerate(events)]
         self.conn.execute(incident_events.insert(), rows)
 
+    def append_events_many(self, events: Mapping[int, Sequence[Row]]) -> None:
+        """``append_events`` for many incidents in a few statements (one UPDATE per distinct count)."""
+        by_count: dict[int, list[int]] = {}
+        for incident_id, rows in events.items():
+            if rows:
+                by_count.setdefault(len(rows), []).append(incident_id)
+        inserts: list[Row] = []
+        for count, ids in by_count.items():
+            bump = (
+                incidents.update()
+                .where(incidents.c.id.in_(ids))
+                .values(last_seq=incidents.c.last_seq + count)
+                .returning(incidents.c.id, incidents.c.last_seq)
+            )
+            for incident_id, last in self.conn.execute(bump).all():
+                first = int(last) - count + 1
+                inserts += [
+                    {**event, "incident_id": incident_id, "seq": first + i}
+                    for i, event in enumerate(events[incident_id])
+                ]
+        self._insert_many(incident_events, inserts)
+
+    def update_outbox_many(self, rows: Sequence[Row]) -> None:
+        """Update outbox rows; each carries ``b_id`` and the same set of columns."""
+        self._update_many(outbox.c.id, rows)
+
     def insert_events(self, rows: Sequence[Row]) -> None:
         """Insert timeline rows whose ``incident_id`` and ``seq`` the caller set (a clash is a conflict)."""
         self._insert_many(incident_events, rows)
@@ -283,3 +320,169 @@ class Store:
 
     def update_token(self, token_id: int, values: Row) -> None:
         self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(**values))
+
+    # -- paging: escalations ----------------------------------------------------------------------
+    def insert_escalations(self, rows: Sequence[Row]) -> None:
+        if rows:
+            self.conn.execute(escalations.insert(), list(rows))
+
+    def escalation(self, incident_id: int) -> Row | None:
+        query = sa.select(escalations).where(escalations.c.incident_id == incident_id).with_for_update()
+        return _first(self.conn, query)
+
+    def update_escalation(self, incident_id: int, values: Row) -> None:
+        self.conn.execute(
+            escalations.update().where(escalations.c.incident_id == incident_id).values(**values)
+        )
+
+    def due_escalations(self, now: datetime, limit: int) -> list[Row]:
+        """Escalations whose next fire (or mute re-check) is due, with their incident's status and severity;
+        SKIP LOCKED lets replicas share the work."""
+        query = (
+            sa.select(
+                escalations,
+                incidents.c.status,
+                incidents.c.severity,
+                incidents.c.title,
+                incidents.c.service,
+                incidents.c.opened_at,
+                incidents.c.ack_breached_at,
+            )
+            .join(incidents, incidents.c.id == escalations.c.incident_id)
+            .where(escalations.c.next_at <= now)
+            .order_by(escalations.c.next_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=escalations)
+        )
+        return _all(self.conn, query)
+
+    def open_incident_labels(self, services: Sequence[str] | None = None) -> list[Row]:
+        """Labels (of the alert that opened it) of every open incident that pages, or of those of
+        ``services`` only."""
+        query = (
+            sa.select(escalations.c.incident_id, escalations.c.labels)
+            .join(incidents, incidents.c.id == escalations.c.incident_id)
+            .where(_OPEN)
+        )
+        if services is not None:
+            query = query.where(incidents.c.service.in_(list(services)))
+        return _all(self.conn, query)
+
+    # -- paging: outbox ---------------------------------------------------------------------------
+    def insert_outbox(self, rows: Sequence[Row]) -> int:
+        """Queue messages; a key already queued is skipped (re-running a step cannot double a message)."""
+        if not rows:
+            return 0
+        keys = [row["key"] for row in rows]
+        existing = {
+            key for (key,) in self.conn.execute(sa.select(outbox.c.key).where(outbox.c.key.in_(keys)))
+        }
+        fresh = [row for row in {row["key"]: row for row in rows}.values() if row["key"] not in existing]
+        if fresh:
+            self.conn.execute(outbox.insert(), fresh)
+        return len(fresh)
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Row]:
+        """Take up to ``limit`` due messages for sending until ``lease_until``; an expired lease (a sender
+        that died mid-send) makes a message claimable again, with the same key."""
+        due = sa.and_(
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= now,
+            sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now),
+        )
+        query = (
+            sa.select(outbox)
+            .where(due)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = _all(self.conn, query)
+        if rows:
+            ids = [row["id"] for row in rows]
+            self.conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(ids))
+                .values(claimed_until=lease_until, attempts=outbox.c.attempts + 1)
+            )
+        return [{**row, "attempts": int(row["attempts"]) + 1} for row in rows]
+
+    def update_outbox(self, outbox_id: int, values: Row) -> None:
+        self.conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(**values))
+
+    def cancel_outbox(self, incident_id: int, kinds: Sequence[str], reason: str) -> int:
+        """Cancel this incident's pending messages of ``kinds`` (alarms after an acknowledgement)."""
+        result = self.conn.execute(
+            outbox.update()
+            .where(
+                outbox.c.incident_id == incident_id,
+                outbox.c.status == "pending",
+                outbox.c.kind.in_(list(kinds)),
+            )
+            .values(status="cancelled", last_error=reason, claimed_until=None)
+        )
+        return int(result.rowcount or 0)
+
+    def outbox_of(self, incident_id: int) -> list[Row]:
+        query = sa.select(outbox).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id)
+        return _all(self.conn, query)
+
+    def next_outbox_due(self) -> datetime | None:
+        query = sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+        value: datetime | None = self.conn.execute(query).scalar_one()
+        return value
+
+    # -- paging: silences, overrides, job cursors -------------------------------------------------
+    def insert_silence(self, values: Row) -> int:
+        result = self.conn.execute(silences.insert().values(**values).returning(silences.c.id))
+        return int(result.scalar_one())
+
+    def silence(self, silence_id: int) -> Row | None:
+        return _first(self.conn, sa.select(silences).where(silences.c.id == silence_id))
+
+    def silences(self, *, active_at: datetime | None = None, include_expired: bool = True) -> list[Row]:
+        query = sa.select(silences).order_by(silences.c.id)
+        if active_at is not None:
+            query = query.where(
+                silences.c.starts_at <= active_at,
+                silences.c.ends_at > active_at,
+                silences.c.expired_at.is_(None),
+            )
+        elif not include_expired:
+            query = query.where(silences.c.expired_at.is_(None))
+        return _all(self.conn, query)
+
+    def update_silence(self, silence_id: int, values: Row) -> None:
+        self.conn.execute(silences.update().where(silences.c.id == silence_id).values(**values))
+
+    def insert_override(self, values: Row) -> int:
+        result = self.conn.execute(
+            oncall_overrides.insert().values(**values).returning(oncall_overrides.c.id)
+        )
+        return int(result.scalar_one())
+
+    def overrides(self, schedule: str | None, start: datetime, end: datetime) -> list[Row]:
+        query = (
+            sa.select(oncall_overrides)
+            .where(oncall_overrides.c.ends_at > start, oncall_overrides.c.starts_at < end)
+            .order_by(oncall_overrides.c.id)
+        )
+        if schedule is not None:
+            query = query.where(oncall_overrides.c.schedule == schedule)
+        return _all(self.conn, query)
+
+    def delete_override(self, override_id: int) -> bool:
+        result = self.conn.execute(oncall_overrides.delete().where(oncall_overrides.c.id == override_id))
+        return bool(result.rowcount)
+
+    def job_cursor(self, name: str) -> datetime | None:
+        query = sa.select(job_cursors.c.position).where(job_cursors.c.name == name).with_for_update()
+        value: datetime | None = self.conn.execute(query).scalar_one_or_none()
+        return value
+
+    def set_job_cursor(self, name: str, position: datetime) -> None:
+        updated = self.conn.execute(
+            job_cursors.update().where(job_cursors.c.name == name).values(position=position)
+        )
+        if not updated.rowcount:
+            self.conn.execute(job_cursors.insert().values(name=name, position=position))

@@ -147,3 +147,86 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
     sa.Column("last_used_at", UtcDateTime(), nullable=True),
 )
+
+# -- paging ---------------------------------------------------------------------------------------------
+
+# One row per incident that pages: its frozen policy and how far it got. Due rows are found by next_at.
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("snapshot", Json, nullable=False),
+    sa.Column("anchor_at", UtcDateTime(), nullable=False),
+    sa.Column("fired", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("paused_at", UtcDateTime(), nullable=True),
+    # active: timers run; muted: silenced / in maintenance / inhibited, checked again at next_at;
+    # done: resolved or nothing left to fire.
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("muted_reason", sa.Text, nullable=True),
+    sa.Column("next_at", UtcDateTime(), nullable=True),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_escalations_next_at", "next_at"),
+)
+
+# The transactional outbox: written with the change that causes the message, sent by the dispatcher.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),
+    sa.Column("incident_id", BigId, sa.ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("message", Json, nullable=False),
+    # pending → sent | failed (permanent) | dead (gave up retrying) | cancelled (acknowledged, muted…)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("claimed_until", UtcDateTime(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("response_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_incident_id", "incident_id"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("matchers", Json, nullable=False),
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    # Ends early when this incident resolves ("expire when resolved").
+    sa.Column("until_resolved", BigId, nullable=True),
+    sa.Column("expired_at", UtcDateTime(), nullable=True),
+    sa.Column("notice_sent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_silences_ends_at", "ends_at"),
+)
+
+oncall_overrides = sa.Table(
+    "oncall_overrides",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("schedule", sa.String(200), nullable=False),
+    sa.Column("person", sa.String(200), nullable=False),
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_oncall_overrides_schedule_ends_at", "schedule", "ends_at"),
+)
+
+# Cursors of periodic jobs (e.g. maintenance announcements: the end of the last interval scanned).
+job_cursors = sa.Table(
+    "job_cursors",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", UtcDateTime(), nullable=False),
+)

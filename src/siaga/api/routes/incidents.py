@@ -50,20 +50,22 @@ def get_incident(wired: Wired, _who: Viewer, incident_id: IncidentId) -> dict[st
     return incidents.get_incident(uow=wired.db, incident_id=incident_id)
 
 
-def _done(wired: Wired, incident_id: int) -> dict[str, Any]:
+def _done(wired: Wired, incident_id: int, *, paged: bool = False) -> dict[str, Any]:
+    if paged:
+        wired.outbox_changed()  # acknowledge / resolve / reopen messages may be waiting
     return incidents.get_incident(uow=wired.db, incident_id=incident_id)
 
 
 @router.post("/{incident_id}/ack", summary="Acknowledge")
 def acknowledge(wired: Wired, who: Responder, incident_id: IncidentId) -> dict[str, Any]:
     incidents.acknowledge(uow=wired.db, incident_id=incident_id, actor=who.actor, now=wired.clock.now())
-    return _done(wired, incident_id)
+    return _done(wired, incident_id, paged=True)
 
 
 @router.post("/{incident_id}/unack", summary="Withdraw an acknowledgement")
 def unacknowledge(wired: Wired, who: Responder, incident_id: IncidentId) -> dict[str, Any]:
     incidents.unacknowledge(uow=wired.db, incident_id=incident_id, actor=who.actor, now=wired.clock.now())
-    return _done(wired, incident_id)
+    return _done(wired, incident_id, paged=True)
 
 
 @router.post("/{incident_id}/resolve", summary="Resolve")
@@ -74,14 +76,14 @@ def resolve(
     incidents.resolve(
         uow=wired.db, incident_id=incident_id, actor=who.actor, now=wired.clock.now(), reason=reason
     )
-    return _done(wired, incident_id)
+    return _done(wired, incident_id, paged=True)
 
 
 @router.post("/{incident_id}/reopen", summary="Reopen a resolved incident")
 def reopen(wired: Wired, who: Responder, incident_id: IncidentId) -> dict[str, Any]:
     now = wired.clock.now()
     incidents.reopen(uow=wired.db, policy=wired.policy, incident_id=incident_id, actor=who.actor, now=now)
-    return _done(wired, incident_id)
+    return _done(wired, incident_id, paged=True)
 
 
 @router.post("/{incident_id}/notes", summary="Add a note to the timeline")
