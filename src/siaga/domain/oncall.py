@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -22,10 +22,9 @@ from siaga.spec.calendar import parse_handoff
 from siaga.spec.models import Schedule
 
 DEFAULT_START = date(2024, 1, 1)  # a Monday
-# How far on_call and next_handoff look for the ends of one person's run of shifts: a rotation of one person
-# (or a very long override) is reported as ending at the first hand-off past this.
+# How far on_call and next_handoff look for the ends of one person's run of shifts: the run of a rotation of
+# one person (or of a very long override) is cut at the hand-offs just past this, either side of the instant.
 HORIZON = timedelta(days=366)
-_TICK = timedelta(microseconds=1)
 
 
 def wall_time_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
@@ -69,14 +68,30 @@ class Rotation:
     shift_length: timedelta | None  # custom rotations only
     tz: ZoneInfo
     start: date = DEFAULT_START
+    # Derived once: on_call runs for every page, so it should not recompute them.
+    _first: datetime = field(init=False, repr=False, compare=False)
+    _step: timedelta = field(init=False, repr=False, compare=False)
+    _reach: int = field(init=False, repr=False, compare=False)
+    _solo: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.members:
             raise ValueError(f"rotation '{self.name}' has no members")
-        if self.kind == "custom" and (self.shift_length is None or self.shift_length <= timedelta(0)):
-            raise ValueError(f"custom rotation '{self.name}' needs a positive shift_length")
         if self.kind == "weekly" and self.handoff_weekday is None:
             raise ValueError(f"weekly rotation '{self.name}' needs a hand-off weekday")
+        if self.kind == "custom":
+            if self.shift_length is None or self.shift_length <= timedelta(0):
+                raise ValueError(f"custom rotation '{self.name}' needs a positive shift_length")
+            step = self.shift_length
+        else:
+            step = timedelta(days=1 if self.kind == "daily" else 7)
+        day = self.start
+        if self.handoff_weekday is not None:
+            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
+        object.__setattr__(self, "_first", datetime.combine(day, self.handoff_time.replace(tzinfo=None)))
+        object.__setattr__(self, "_step", step)
+        object.__setattr__(self, "_reach", HORIZON // step + 1)
+        object.__setattr__(self, "_solo", len(set(self.members)) == 1)
 
     @classmethod
     def from_spec(cls, name: str, schedule: Schedule, project_timezone: str) -> Rotation:
@@ -96,46 +111,48 @@ class Rotation:
     @property
     def step(self) -> timedelta:
         """Wall-clock time from one hand-off to the next."""
-        if self.kind == "custom" and self.shift_length is not None:
-            return self.shift_length
-        return timedelta(days=1 if self.kind == "daily" else 7)
+        return self._step
 
     @property
     def first_handoff(self) -> datetime:
         """When shift 0 (the first member's first) begins, as naive local wall time."""
-        day = self.start
-        if self.handoff_weekday is not None:
-            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
-        return datetime.combine(day, self.handoff_time.replace(tzinfo=None))
+        return self._first
 
     def boundary(self, index: int) -> datetime:
         """When shift ``index`` begins (UTC); negative indices are the shifts before ``start``."""
-        return wall_time_to_utc(self.first_handoff + index * self.step, self.tz)
+        return wall_time_to_utc(self._first + index * self._step, self.tz)
 
     def index_at(self, at: datetime) -> int:
         """The index of the shift containing ``at``."""
-        local = _utc(at).astimezone(self.tz).replace(tzinfo=None)
-        index = (local - self.first_handoff) // self.step
+        return self._locate(_utc(at))[0]
+
+    def _locate(self, at: datetime) -> tuple[int, datetime, datetime]:
+        """(index, start, end) of the shift containing ``at`` (UTC)."""
+        local = at.astimezone(self.tz).replace(tzinfo=None)
+        index = (local - self._first) // self._step
+        lo, hi = self.boundary(index), self.boundary(index + 1)
         # The wall-clock estimate is off by at most the zone's offset change (around a DST change).
-        while self.boundary(index) > at:
+        while lo > at:
             index -= 1
-        while self.boundary(index + 1) <= at:
+            lo, hi = self.boundary(index), lo
+        while hi <= at:
             index += 1
-        return index
+            lo, hi = hi, self.boundary(index + 1)
+        return index, lo, hi
 
     def member(self, index: int) -> str:
         return self.members[index % len(self.members)]
 
-    def run(self, index: int) -> tuple[int, int] | None:
-        """Indices [first, stop) of the consecutive shifts around ``index`` held by the same person, or None
-        when every member is that person (the run never ends)."""
-        person = self.member(index)
-        if all(member == person for member in self.members):
-            return None
+    def run(self, index: int) -> tuple[int, int]:
+        """Indices [first, stop) of the consecutive shifts around ``index`` held by the same person, cut at
+        about HORIZON either side (a rotation of one person never hands off)."""
+        person, reach = self.member(index), self._reach
+        if self._solo:
+            return index - reach, index + 1 + reach
         first, stop = index, index + 1
-        while self.member(first - 1) == person:
+        while self.member(first - 1) == person and first > index - reach:
             first -= 1
-        while self.member(stop) == person:
+        while self.member(stop) == person and stop < index + 1 + reach:
             stop += 1
         return first, stop
 
@@ -165,27 +182,27 @@ class Shift:
         return self.starts_at <= at < self.ends_at
 
 
+def _in_utc(override: Override) -> Override:
+    if override.starts_at.tzinfo is UTC and override.ends_at.tzinfo is UTC:
+        return override
+    return replace(override, starts_at=_utc(override.starts_at), ends_at=_utc(override.ends_at))
+
+
 def _precedence(rotation: Rotation, overrides: Sequence[Override]) -> list[Override]:
     """This rotation's non-empty overrides in UTC, lowest precedence first (so each paints over the last)."""
-    mine = [
-        Override(o.id, o.schedule, o.person, _utc(o.starts_at), _utc(o.ends_at), o.created_by)
-        for o in overrides
-        if o.schedule == rotation.name and o.ends_at > o.starts_at
-    ]
+    mine = [_in_utc(o) for o in overrides if o.schedule == rotation.name and o.ends_at > o.starts_at]
     return sorted(mine, key=lambda o: (o.id is None, o.id or 0))  # stable: equal ids keep the given order
 
 
 def _rotation_pieces(rotation: Rotation, start: datetime, end: datetime) -> list[Shift]:
-    """The rotation alone over [start, end), one piece per run of the same person."""
+    """The rotation alone over [start, end), a piece per run of one person (long runs cut, to be merged)."""
     pieces: list[Shift] = []
-    index, cursor = rotation.index_at(start), start
+    index, cursor = rotation._locate(start)[0], start
     while cursor < end:
-        run = rotation.run(index)
-        until = end if run is None else min(rotation.boundary(run[1]), end)
+        stop = rotation.run(index)[1]
+        until = min(rotation.boundary(stop), end)
         pieces.append(Shift(rotation.member(index), cursor, until, False))
-        if run is None:
-            break
-        index, cursor = run[1], until
+        index, cursor = stop, until
     return pieces
 
 
@@ -196,11 +213,11 @@ def _paint(pieces: list[Shift], override: Override) -> list[Shift]:
             painted.append(piece)
             continue
         if piece.starts_at < override.starts_at:
-            painted.append(Shift(piece.person, piece.starts_at, override.starts_at, piece.override))
+            painted.append(replace(piece, ends_at=override.starts_at))
         lo, hi = max(piece.starts_at, override.starts_at), min(piece.ends_at, override.ends_at)
         painted.append(Shift(override.person, lo, hi, True))
         if piece.ends_at > override.ends_at:
-            painted.append(Shift(piece.person, override.ends_at, piece.ends_at, piece.override))
+            painted.append(replace(piece, starts_at=override.ends_at))
     return painted
 
 
@@ -215,7 +232,7 @@ def _shifts(rotation: Rotation, ordered: list[Override], start: datetime, end: d
             continue  # a shift the clocks skipped entirely
         last = merged[-1] if merged else None
         if last is not None and (last.person, last.override) == (piece.person, piece.override):
-            merged[-1] = Shift(piece.person, last.starts_at, piece.ends_at, piece.override)
+            merged[-1] = replace(last, ends_at=piece.ends_at)
         else:
             merged.append(piece)
     return merged
@@ -234,35 +251,21 @@ def shifts(rotation: Rotation, overrides: Sequence[Override], start: datetime, e
     return _shifts(rotation, _precedence(rotation, overrides), start, end)
 
 
-def _limits(rotation: Rotation, at: datetime) -> tuple[datetime, datetime]:
-    """The hand-offs just beyond ``at`` ± HORIZON: how far on_call looks."""
-    return (
-        rotation.boundary(rotation.index_at(at - HORIZON)),
-        rotation.boundary(rotation.index_at(at + HORIZON) + 1),
-    )
-
-
-def _run_span(rotation: Rotation, index: int, at: datetime) -> tuple[datetime, datetime]:
-    run = rotation.run(index)
-    if run is not None:
-        lo, hi = rotation.boundary(run[0]), rotation.boundary(run[1])
-        if at - HORIZON <= lo and hi <= at + HORIZON:
-            return lo, hi
-    floor, ceiling = _limits(rotation, at)
-    return (floor, ceiling) if run is None else (max(lo, floor), min(hi, ceiling))
-
-
 def on_call(rotation: Rotation, overrides: Sequence[Override], at: datetime) -> Shift:
     """The shift containing ``at``, whole: what ``shifts`` returns around ``at`` over any wide enough range
-    (a run of one person is cut at the first hand-off more than HORIZON away)."""
+    (a run of one person is cut at the hand-offs just beyond HORIZON either side)."""
     at = _utc(at)
-    ordered = _precedence(rotation, overrides)
-    index = rotation.index_at(at)
-    lo, hi = _run_span(rotation, index, at)
-    if not any(o.starts_at < hi and o.ends_at > lo for o in ordered):
+    index, lo, hi = rotation._locate(at)
+    first, stop = rotation.run(index)
+    lo = lo if first == index else rotation.boundary(first)
+    hi = hi if stop == index + 1 else rotation.boundary(stop)
+    mine = [o for o in overrides if o.schedule == rotation.name]
+    if not any(o.starts_at < hi and o.ends_at > lo and o.ends_at > o.starts_at for o in mine):
         return Shift(rotation.member(index), lo, hi, False)
-    # Overrides touch this run: let shifts() decide, widening the range until the shift stops short of it.
-    floor, ceiling = _limits(rotation, at)
+    # Overrides touch this run: let _shifts decide, widening the range until the shift stops short of it.
+    ordered = _precedence(rotation, mine)
+    floor = rotation.boundary(index - rotation._reach)
+    ceiling = rotation.boundary(index + 1 + rotation._reach)
     covering = [o for o in ordered if o.starts_at <= at < o.ends_at]
     lo = max(floor, min([lo, *(o.starts_at for o in covering)]))
     hi = min(ceiling, max([hi, *(o.ends_at for o in covering)]))

@@ -110,9 +110,11 @@ def remove_override(*, uow: UnitOfWork, override_id: int) -> None:
 
 
 def ical(*, uow: UnitOfWork, policy: Policy, schedule: str, now: datetime) -> bytes:
-    """Shifts from 30 days back to 90 days ahead, as an iCalendar feed."""
-    start, end = now - timedelta(days=30), now + timedelta(days=90)
+    """Shifts from about 30 days back to 90 days ahead, as an iCalendar feed. The range starts and ends on
+    hand-offs, so each shift keeps the same UID from one fetch to the next."""
     rotation = _rotation(policy, schedule)
+    start = rotation.boundary(rotation.index_at(now - timedelta(days=30)))
+    end = rotation.boundary(rotation.index_at(now + timedelta(days=90)) + 1)
     with uow.read() as store:
         overrides = _overrides(store, schedule, start, end)
     found = oncall.shifts(rotation, overrides, start, end)

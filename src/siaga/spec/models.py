@@ -120,7 +120,7 @@ class Schedule(_Model):
     start: date | None = Field(
         None,
         description="Local date on which the first member's first shift begins at the hand-off time "
-        "(weekly: the first hand-off weekday on or after it); defaults to 2024-01-01, a Monday.",
+        "(with a hand-off weekday: the first such day on or after it); defaults to 2024-01-01, a Monday.",
     )
 
     @model_validator(mode="after")
