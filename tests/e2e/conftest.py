@@ -53,6 +53,7 @@ class SiagaServer:
         self.database_url = database_url
         self.log_dir = log_dir
         self.env = server_env(data_dir, database_url)
+        self.config = FRAGMENT
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
@@ -87,7 +88,7 @@ class SiagaServer:
         self.port = free_port()
         self._log = (self.log_dir / f"server-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
-            [str(SIAGA), "run", "--config", str(FRAGMENT), "--port", str(self.port)],
+            [str(SIAGA), "run", "--config", str(self.config), "--port", str(self.port)],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -90,7 +90,7 @@ class Dispatcher:
         *,
         senders: SenderFactory = default_senders,
         batch: int = 200,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta = timedelta(seconds=30),
         backoff: Backoff | None = None,
         failing_after: int = 3,
         poll_seconds: float = 1.0,
@@ -122,6 +122,10 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        if self._container.settings.is_sqlite:
+            # SQLite has one Siaga process: claims left in the outbox belong to a predecessor that died
+            # mid-send. Release them now instead of waiting out the lease (replicas on PostgreSQL wait).
+            await asyncio.to_thread(self._release)
         try:
             while not stop.is_set():
                 try:
@@ -144,6 +148,7 @@ class Dispatcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+            self._senders_for = None  # senders hold the session: build them anew with the next one
 
     def _current_senders(self) -> Mapping[str, Sender]:
         spec = self._container.spec
@@ -185,6 +190,12 @@ class Dispatcher:
         await asyncio.to_thread(self._record, attempts, deferred, wired.clock.now())
         await asyncio.to_thread(self._watch_channels, attempts, wired.clock.now())
         return len(rows)
+
+    def _release(self) -> None:
+        with self._container.db.transaction() as store:
+            released = store.release_claims()
+        if released:
+            log.warning("re-sending %d messages a previous run claimed but did not record", released)
 
     def _claim(self, now: datetime) -> list[Row]:
         with self._container.db.transaction() as store:

@@ -113,7 +113,10 @@ class EmailChannel(_Channel):
     type: Literal["email"] = Field(description="Channel kind.")
     to: list[str] = Field(min_length=1, description="Recipient addresses.")
     smtp_url: Secret = Field(description="smtp[s]://user:password@host:port, from ${ENV_VAR}.")
-    sender: str | None = Field(None, description="From address; defaults to the SMTP user.")
+    sender: str | None = Field(
+        None,
+        description="From address; defaults to the SMTP user when it is an address, else siaga@localhost.",
+    )
     rate_limit_per_minute: int | None = _RATE
 
 

@@ -1,79 +1,198 @@
-"""E-mail through SMTP (aiosmtplib): text and HTML parts, STARTTLS when offered or required, or SMTPS."""
+"""E-mail through SMTP (aiosmtplib): a text and an HTML part, to the recipient or the channel's list.
+
+``smtp_url`` forms (user and password percent-encoded):
+
+- ``smtp://user:password@host[:port]`` — port 587 when a user is given, else 25; STARTTLS when the server
+  offers it. ``?starttls=require`` refuses to send without it, ``?starttls=no`` never uses it.
+- ``smtps://user:password@host[:port]`` — implicit TLS, port 465.
+- ``?verify=no`` skips certificate verification: for test servers only.
+
+SMTP replies 4xx, connection errors and timeouts are temporary; 5xx replies and a server lacking something
+the URL requires (STARTTLS, AUTH) are permanent.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
-from urllib.parse import parse_qs, unquote, urlsplit
+from email.utils import format_datetime
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
+import markupsafe
 
 from siaga.domain.notifications import Message
 from siaga.integrations.channels.base import Outcome, RateLimit, Receipt
-from siaga.integrations.channels.http import DEFAULT_TIMEOUT
 from siaga.integrations.channels.templates import render
+from siaga.integrations.channels.webhook import DEFAULT_TIMEOUT, scrub
 from siaga.spec.channels import EmailChannel
+
+_STARTTLS = {"auto": None, "require": True, "no": False}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    implicit_tls: bool
+    starttls: bool | None  # None: when offered
+    verify: bool
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """The server ``url`` names; raises ValueError (whose text never quotes the URL) when it is unusable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("smtp_url is not a valid URL") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("smtp_url must start with smtp:// or smtps://")
+    if not parts.hostname:
+        raise ValueError("smtp_url has no host")
+    options = dict(parse_qsl(parts.query))
+    unknown = set(options) - {"starttls", "verify"}
+    if unknown:
+        raise ValueError(f"smtp_url has unknown options: {', '.join(sorted(unknown))}")
+    starttls = options.get("starttls", "auto")
+    if starttls not in _STARTTLS:
+        raise ValueError("smtp_url option starttls must be auto, require or no")
+    if options.get("verify", "yes") not in ("yes", "no"):
+        raise ValueError("smtp_url option verify must be yes or no")
+    implicit = parts.scheme == "smtps"
+    if implicit and "starttls" in options:
+        raise ValueError("smtps:// uses implicit TLS: the starttls option does not apply")
+    username = unquote(parts.username) if parts.username else None
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or (465 if implicit else 587 if username else 25),
+        username=username,
+        password=unquote(parts.password) if parts.password is not None else None,
+        implicit_tls=implicit,
+        starttls=None if implicit else _STARTTLS[starttls],
+        verify=options.get("verify", "yes") == "yes",
+    )
+
+
+def recipients(message: Message, config: EmailChannel) -> list[str]:
+    if message.recipient is not None and message.recipient.email:
+        return [message.recipient.email]
+    return list(config.to)
 
 
 def compose(message: Message, config: EmailChannel, sender: str) -> EmailMessage:
+    """The multipart/alternative mail: text, then HTML."""
     title, text = render(message, config.template, html=False)
-    _, html_body = render(message, config.template, html=True)
+    html_title, html_body = render(message, config.template, html=True)
+    link_text = link_html = ""
+    if message.url:
+        link_text = f"\n\nOpen the incident: {message.url}"
+        href = markupsafe.escape(message.url)
+        link_html = f'<p><a href="{href}">Open incident #{message.incident_id} in Siaga</a></p>\n'
     mail = EmailMessage()
-    mail["Subject"] = title.replace("\n", " ")[:250]
+    mail["Subject"] = " ".join(title.split())[:250]
     mail["From"] = sender
-    to = [message.recipient.email] if message.recipient and message.recipient.email else list(config.to)
-    mail["To"] = ", ".join(to)
-    digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
-    mail["Message-ID"] = f"<{digest}@siaga>"
+    mail["To"] = ", ".join(recipients(message, config))
+    mail["Date"] = format_datetime(message.at)
+    mail["Message-ID"] = f"<{hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]}@siaga>"
     mail["X-Siaga-Idempotency-Key"] = message.idempotency_key
-    mail.set_content(text)
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to alerts
+    mail.set_content(f"{text}{link_text}\n")
+    paragraphs = html_body.replace("\n", "<br>\n")
     mail.add_alternative(
-        f"<html><body><p>{html_body.replace(chr(10), '<br>')}</p></body></html>", subtype="html"
+        "<!DOCTYPE html>\n<html><body>\n"
+        f"<h2>{html_title}</h2>\n<p>{paragraphs}</p>\n{link_html}</body></html>\n",
+        subtype="html",
     )
     return mail
 
 
 class EmailSender:
-    def __init__(self, name: str, config: EmailChannel, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.name, self._config, self._timeout = name, config, timeout
-        url = urlsplit(config.smtp_url.get_secret_value())
-        options = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        self._implicit_tls = url.scheme == "smtps"
-        self._host = url.hostname or "localhost"
-        self._port = url.port or (465 if self._implicit_tls else 25)
-        self._user = unquote(url.username) if url.username else None
-        self._password = unquote(url.password) if url.password else None
-        self._starttls = options.get("starttls", "auto")  # auto | require | no
-        self._verify = options.get("verify", "yes") != "no"  # verify=no: test servers only
-        self._sender = config.sender or (
-            self._user if self._user and "@" in self._user else "siaga@localhost"
-        )
+    """One SMTP server; ``send`` opens a connection per message (alerts are few, and this survives restarts
+    of the server without stale connections)."""
+
+    def __init__(self, name: str, config: EmailChannel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.name = name
+        self._config = config
+        self._timeout = timeout
+        self._server: SmtpServer | None = None
+        self._problem = ""
+        try:
+            self._server = parse_smtp_url(config.smtp_url.get_secret_value())
+        except ValueError as error:
+            self._problem = str(error)  # reported by every send: a bad URL must not stop the other channels
+        user = self._server.username if self._server else None
+        self._sender = config.sender or (user if user and "@" in user else "siaga@localhost")
 
     def limits(self, message: Message) -> list[RateLimit]:
         return []
 
     async def send(self, message: Message) -> Receipt:
-        mail = compose(message, self._config, self._sender)
-        context = ssl.create_default_context()
-        if not self._verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        server = self._server
+        if server is None:
+            return Receipt(Outcome.PERMANENT, None, self._problem)
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self._host,
-                port=self._port,
-                username=self._user,
-                password=self._password,
-                use_tls=self._implicit_tls,
-                start_tls=None if self._starttls == "auto" else self._starttls == "require",
-                tls_context=context,
-                timeout=self._timeout,
+            mail = compose(message, self._config, self._sender)
+        except (ValueError, TypeError) as error:  # e.g. an address the e-mail package refuses
+            return Receipt(
+                Outcome.PERMANENT, None, f"the mail could not be composed ({type(error).__name__})"
             )
-        except aiosmtplib.SMTPResponseException as error:
-            outcome = Outcome.PERMANENT if 500 <= error.code < 600 else Outcome.TEMPORARY
-            return Receipt(outcome, error.code, error.message[:200])
+        try:
+            async with asyncio.timeout(self._timeout):
+                await aiosmtplib.send(
+                    mail,
+                    hostname=server.host,
+                    port=server.port,
+                    username=server.username,
+                    password=server.password,
+                    use_tls=server.implicit_tls,
+                    start_tls=server.starttls,
+                    validate_certs=server.verify,
+                    timeout=self._timeout,
+                )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return Receipt(Outcome.TEMPORARY, None, f"SMTP: {type(error).__name__}")
+            return self._failure(error, server)
         return Receipt(Outcome.SENT, 250, "")
+
+    def _failure(self, error: Exception, server: SmtpServer) -> Receipt:
+        secrets = [server.password or "", self._config.smtp_url.get_secret_value()]
+        if isinstance(error, TimeoutError):  # aiosmtplib's timeouts are TimeoutErrors too
+            return Receipt(Outcome.TEMPORARY, None, f"timeout after {self._timeout:g} s")
+        if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+            codes = [refused.code for refused in error.recipients]
+            permanent = all(500 <= code < 600 for code in codes)
+            first = error.recipients[0] if error.recipients else None
+            detail = f"SMTP {first.code}: {first.message}" if first else "recipients refused"
+            return Receipt(
+                Outcome.PERMANENT if permanent else Outcome.TEMPORARY,
+                codes[0] if codes else None,
+                scrub(f"all recipients refused ({detail})", secrets),
+            )
+        if isinstance(error, aiosmtplib.SMTPResponseException):
+            outcome = Outcome.PERMANENT if 500 <= error.code < 600 else Outcome.TEMPORARY
+            return Receipt(outcome, error.code, scrub(f"SMTP {error.code}: {error.message}", secrets))
+        if isinstance(error, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
+            return Receipt(Outcome.TEMPORARY, None, _connection_problem(error))
+        if type(error) is aiosmtplib.SMTPException or isinstance(error, aiosmtplib.SMTPNotSupported):
+            # The server lacks what the URL asks for (STARTTLS, AUTH): retrying will not add it.
+            return Receipt(Outcome.PERMANENT, None, scrub(f"SMTP: {error}", secrets))
+        return Receipt(Outcome.TEMPORARY, None, f"SMTP error: {type(error).__name__}")
+
+
+def _connection_problem(error: BaseException) -> str:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return "TLS handshake failed"
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+        cause = cause.__cause__
+    if isinstance(error, aiosmtplib.SMTPServerDisconnected):
+        return "server disconnected"
+    return "connection failed"
