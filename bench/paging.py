@@ -76,6 +76,7 @@ class Receiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.arrivals: dict[tuple[str, int], float] = {}
+        self.incident_of: dict[str, int] = {}
         self.requests = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -98,7 +99,9 @@ class Receiver:
     async def _siaga(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests += 1
-        self._seen(body["incident"]["labels"]["alertname"], int(body.get("step") or 0))
+        name = body["incident"]["labels"]["alertname"]
+        self.incident_of[name] = int(body["incident"]["id"])
+        self._seen(name, int(body.get("step") or 0))
         return web.Response(text="ok")
 
     async def _alertmanager(self, request: web.Request) -> web.Response:
@@ -118,6 +121,7 @@ class Receiver:
 
     def reset(self) -> None:
         self.arrivals.clear()
+        self.incident_of.clear()
         self.requests = 0
 
     def wait_for(self, keys: set[tuple[str, int]], deadline_s: float) -> None:
@@ -209,15 +213,15 @@ def delivery(engine: str, size: int, receiver: Receiver, spec: Path) -> dict[str
     }
 
 
-def _opened_at(db: Any, engine: str) -> dict[str, float]:
-    query = "SELECT title, opened_at FROM incidents"
+def _opened_at(db: Any, engine: str) -> dict[int, float]:
+    query = "SELECT id, opened_at FROM incidents"
     if engine == "sqlite":
         with sqlite3.connect(db.data_dir / "siaga.db") as conn:
             rows = conn.execute(query).fetchall()
-        return {title: datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for title, at in rows}
+        return {int(i): datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for i, at in rows}
     with psycopg.connect(db.url) as conn:
         rows = conn.execute(query).fetchall()
-    return {title: at.timestamp() for title, at in rows}
+    return {int(i): at.timestamp() for i, at in rows}
 
 
 def timers(engine: str, count: int, receiver: Receiver, spec: Path) -> dict[str, Any]:
@@ -234,7 +238,9 @@ def timers(engine: str, count: int, receiver: Receiver, spec: Path) -> dict[str,
         receiver.wait_for({(name, 1) for name in names}, TIMER_DELAY + 120)
         opened = _opened_at(db, engine)
     lateness = [
-        receiver.arrivals[(n, 1)] - (opened[n] + TIMER_DELAY) for n in names if (n, 1) in receiver.arrivals
+        receiver.arrivals[(n, 1)] - (opened[receiver.incident_of[n]] + TIMER_DELAY)
+        for n in names
+        if (n, 1) in receiver.arrivals
     ]
     return {
         "pending": count,

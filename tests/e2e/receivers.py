@@ -177,7 +177,10 @@ class HttpReceivers:
             if path.startswith(prefix) and count > 0:
                 self.fail_next[prefix] = count - 1
                 return web.Response(status=503, text="try again")
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except ConnectionResetError:  # the sender was killed mid-request (crash tests): nothing arrived
+            return web.Response(status=499, text="client gone")
         try:
             body = json.loads(raw)
         except ValueError:

@@ -19,7 +19,7 @@ from tests.e2e.receivers import HttpReceivers
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000002"
 INCIDENTS = 20
-STEP_AFTER = 6.0  # seconds: the second step is pending across the second crash
+STEP_AFTER = 12.0  # seconds: the second step is pending across the second crash
 SPEC = """\
 version: 1
 project: {name: crash, timezone: UTC}
@@ -32,7 +32,7 @@ escalations:
   page:
     steps:
       - notify: [hook, pagerduty]
-      - {after: 6s, notify: [hook]}
+      - {after: 12s, notify: [hook]}
 """
 
 
@@ -110,7 +110,8 @@ def test_kill_9_while_paging_neither_loses_nor_doubles_a_page(
     for received in receivers.at("/hook/"):
         by_key[received.headers["Idempotency-Key"]] += 1
     assert len(by_key) == 2 * INCIDENTS  # step 1 and step 2 of every incident, each under its own key
-    assert all(count <= 2 for count in by_key.values())  # a re-send after a crash reuses the key
+    # A message in flight at a crash goes out again after it, under the same key.
+    assert max(by_key.values()) <= 2, sorted(by_key.items(), key=lambda kv: -kv[1])[:3]
     triggers = receivers.at("/v2/enqueue")
     assert {r.body["dedup_key"] for r in triggers} == {f"siaga-{n}" for n in range(1, INCIDENTS + 1)}
     assert receivers.problems == []

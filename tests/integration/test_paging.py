@@ -212,6 +212,26 @@ def test_a_silence_mutes_paging_but_records_the_alert(rig: Rig) -> None:
     assert rig.got("alerts") == [("triggered", None)]
 
 
+def test_expiring_a_silence_early_resumes_paging_at_the_next_tick(rig: Rig) -> None:
+    now = rig.clock.now()
+    silence = silences.create(
+        uow=rig.container.db,
+        matchers=["service=database"],
+        starts_at=now,
+        ends_at=now + 2 * 60 * MIN,
+        comment="failover drill",
+        actor="andi",
+        now=now,
+    )
+    rig.alert()
+    rig.tick()
+    assert rig.got("alerts") == []
+    rig.tick(5 * MIN)
+    silences.expire(uow=rig.container.db, silence_id=silence["id"], actor="andi", now=rig.clock.now())
+    rig.tick(MIN)
+    assert rig.got("alerts") == [("triggered", None)]
+
+
 def test_dependency_inhibits_the_child_service(rig: Rig) -> None:
     rig.alert()  # database down
     (child,) = rig.alert(alertname="AuthErrors", service="auth-api")

@@ -15,7 +15,7 @@ from siaga.api.auth import TokenCache
 from siaga.api.headers import SecurityHeaders
 from siaga.api.intake import FastIntake
 from siaga.api.metrics import StateCollector
-from siaga.api.routes import alerts, incidents, meta
+from siaga.api.routes import alerts, incidents, meta, paging
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
 from siaga.runtime.batcher import IngestBatcher
@@ -94,4 +94,5 @@ def create_app(
     app.include_router(meta.router)
     app.include_router(alerts.router)
     app.include_router(incidents.router)
+    app.include_router(paging.router)
     return app

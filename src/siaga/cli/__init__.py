@@ -435,6 +435,15 @@ def token_revoke(name: str) -> None:
     typer.echo(f"token {name} revoked")
 
 
+# Imported here, not at the top: these commands use the helpers defined above.
+from siaga.cli.paging import notify_app, oncall_app, route_app, silence_app  # noqa: E402
+
+app.add_typer(silence_app, name="silence")
+app.add_typer(oncall_app, name="oncall")
+app.add_typer(route_app, name="route")
+app.add_typer(notify_app, name="notify")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user mistakes into one line and exit code 2."""
     command = typer.main.get_command(app)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import time
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from siaga.adapters.clock import SystemClock
@@ -10,16 +14,21 @@ from siaga.adapters.db.engine import Database
 from siaga.bootstrap import open_database
 from siaga.cli.backend import BackendError
 from siaga.domain.alerts import AlertIn
-from siaga.services import incidents, ingest
+from siaga.domain.notifications import Kind, Message
+from siaga.services import dryrun, incidents, ingest, oncall, silences
 from siaga.services.policy import Policy
 from siaga.settings import Settings
-from siaga.spec import load_spec
+from siaga.spec import Spec, load_spec
+from siaga.spec.channels import Channel
+
+SHIFTS_SPAN = timedelta(days=14)
 
 
 class LocalBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._db: Database | None = None
+        self._spec: Spec | None = None
         self._policy: Policy | None = None
         self._clock = SystemClock()
         self.actor = f"cli:{getpass.getuser()}"
@@ -31,9 +40,15 @@ class LocalBackend:
         return self._db
 
     @property
+    def spec(self) -> Spec:
+        if self._spec is None:
+            self._spec = load_spec(self._settings.config_path)
+        return self._spec
+
+    @property
     def policy(self) -> Policy:
         if self._policy is None:
-            self._policy = Policy.from_spec(load_spec(self._settings.config_path))
+            self._policy = Policy.from_spec(self.spec)
         return self._policy
 
     def list_incidents(
@@ -90,3 +105,107 @@ class LocalBackend:
 
     def stats(self) -> dict[str, Any]:
         return incidents.stats(uow=self.db)
+
+    # -- paging -----------------------------------------------------------------------------------------
+    def list_silences(self, *, include_expired: bool) -> list[dict[str, Any]]:
+        return silences.list_silences(uow=self.db, now=self._clock.now(), include_expired=include_expired)
+
+    def add_silence(
+        self,
+        *,
+        matchers: list[str],
+        comment: str,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        duration: timedelta | None,
+        until_resolved: int | None,
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        starts_at = starts_at or now
+        ends_at = starts_at + duration if duration is not None else ends_at
+        if ends_at is None:
+            raise BackendError("a silence needs an end or a duration")
+        return silences.create(
+            uow=self.db,
+            matchers=matchers,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            comment=comment,
+            actor=self.actor,
+            now=now,
+            until_resolved=until_resolved,
+        )
+
+    def expire_silence(self, silence_id: int) -> dict[str, Any]:
+        return silences.expire(uow=self.db, silence_id=silence_id, actor=self.actor, now=self._clock.now())
+
+    def on_call(self, schedule: str, at: datetime | None) -> dict[str, Any]:
+        return oncall.now_and_next(
+            uow=self.db, policy=self.policy, schedule=schedule, at=at or self._clock.now()
+        )
+
+    def shifts(self, schedule: str, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
+        start = start or self._clock.now()
+        end = end or start + SHIFTS_SPAN
+        return oncall.shifts(uow=self.db, policy=self.policy, schedule=schedule, start=start, end=end)
+
+    def add_override(
+        self, schedule: str, person: str, starts_at: datetime, ends_at: datetime
+    ) -> dict[str, Any]:
+        return oncall.add_override(
+            uow=self.db,
+            policy=self.policy,
+            schedule=schedule,
+            person=person,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            actor=self.actor,
+            now=self._clock.now(),
+        )
+
+    def route_test(self, labels: dict[str, str], at: datetime | None) -> dict[str, Any]:
+        at = at or self._clock.now()
+        result = dryrun.route_test(policy=self.policy, labels=labels, at=at, uow=self.db)
+        # Seconds, as the API gives them: the command prints both alike.
+        timeline = [{**fire, "after": int(fire["after"].total_seconds())} for fire in result["timeline"]]
+        return {**result, "timeline": timeline}
+
+    def notify_test(self, channel: str) -> dict[str, Any]:
+        """Send one message of kind test through ``channel`` as the spec configures it; return the receipt.
+
+        Raises BackendError for a channel the spec does not have."""
+        spec = self.spec
+        config = spec.channels.get(channel)
+        if config is None:
+            known = ", ".join(sorted(spec.channels)) or "none"
+            raise BackendError(f"no channel '{channel}' in {self._settings.config_path} (channels: {known})")
+        now = self._clock.now()
+        message = Message(
+            kind=Kind.TEST,
+            idempotency_key=f"test:{channel}:{uuid.uuid4().hex}",
+            title=f"Test message for channel {channel}",
+            summary=f"Sent by {self.actor} with `siaga notify test {channel}`.",
+            at=now,
+            project=spec.project.name,
+        )
+        return asyncio.run(_send_once(channel, config, message))
+
+
+async def _send_once(channel: str, config: Channel, message: Message) -> dict[str, Any]:
+    import aiohttp  # imported on use: most commands never send
+
+    from siaga.integrations.channels.base import Outcome
+    from siaga.integrations.channels.registry import build_sender
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        receipt = await build_sender(channel, config, session).send(message)
+    return {
+        "channel": channel,
+        "type": config.type,
+        "delivered": receipt.outcome is Outcome.SENT,
+        "outcome": receipt.outcome.value,
+        "status_code": receipt.status_code,
+        "detail": receipt.detail,
+        "latency_ms": int((time.perf_counter() - started) * 1000),
+    }

@@ -198,6 +198,11 @@ class Dispatcher:
             log.warning("re-sending %d messages a previous run claimed but did not record", released)
 
     def _claim(self, now: datetime) -> list[Row]:
+        if self._container.settings.is_sqlite:
+            # One process and this one loop send from a SQLite outbox: a read is enough, and it keeps the
+            # write lock free for intake. A crash before the outcome is recorded leaves the row pending.
+            with self._container.db.read() as store:
+                return store.claim_outbox(now, None, self._batch)
         with self._container.db.transaction() as store:
             return store.claim_outbox(now, now + self._lease, self._batch)
 
@@ -240,6 +245,7 @@ class Dispatcher:
         tries = int(row["attempts"])
         values: dict[str, Any] = {
             "b_id": row["id"],
+            "attempts": tries,
             "claimed_until": None,
             "response_code": receipt.status_code,
             "latency_ms": attempt.latency_ms,

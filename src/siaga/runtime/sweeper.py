@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from siaga.bootstrap import Container
 from siaga.runtime.reloader import SpecReloader
@@ -12,6 +13,7 @@ from siaga.services import incidents, paging
 from siaga.services.ports import StorageError
 
 log = logging.getLogger(__name__)
+_TIMER_TICK = 0.25
 
 
 class Sweeper:
@@ -35,16 +37,30 @@ class Sweeper:
         wired = self._container
         now = wired.clock.now()
         result = incidents.sweep(uow=wired.db, policy=wired.policy, now=now)
-        queued = paging.advance(uow=wired.db, policy=wired.policy, now=now)
+        queued = paging.advance_all(uow=wired.db, policy=wired.policy, now=now)
         queued += paging.announce(uow=wired.db, policy=wired.policy, now=now)
         queued += paging.expire_silences(uow=wired.db, policy=wired.policy, now=now)
         if queued or result.breaches or result.auto_resolved:
             wired.outbox_changed()
         return result
 
+    def escalate_once(self) -> None:
+        """Only the escalation timers (cheap when nothing is due: one indexed query)."""
+        wired = self._container
+        if paging.advance_all(uow=wired.db, policy=wired.policy, now=wired.clock.now()):
+            wired.outbox_changed()
+
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        # Escalation timers are looked at four times a second, so a step fires well within a second of
+        # its time; the rest of the sweep runs every interval.
+        tick = min(_TIMER_TICK, self._interval)
+        next_sweep = time.monotonic() + self._interval
+        while not self._stop.wait(tick):
             try:
+                if time.monotonic() < next_sweep:
+                    self.escalate_once()
+                    continue
+                next_sweep = time.monotonic() + self._interval
                 if self._reloader is not None:
                     self._reloader.check()
                 self.run_once()

@@ -36,7 +36,9 @@ def route_test(
     if uow is not None:
         with uow.read() as store:
             mute = paging.MuteView(store, policy, at).mute(0, labels, severity, opened.service)
-            overrides = paging.overrides_at(store, policy.paging, at)
+            fires = esc.schedule(snapshot, at)
+            last = fires[-1].due_at if fires else at
+            overrides = paging.overrides_at(store, policy.paging, at, last)
             if mute is not None:
                 mutes.append(mute.reason)
     else:

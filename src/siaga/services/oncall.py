@@ -12,6 +12,12 @@ from siaga.services.policy import Policy
 from siaga.services.ports import Row, Store, UnitOfWork
 
 
+class OverrideNotFound(NotFound):
+    def __init__(self, override_id: int) -> None:
+        Exception.__init__(self, f"override {override_id} not found")
+        self.incident_id = 0
+
+
 class ScheduleNotFound(NotFound):
     def __init__(self, name: str) -> None:
         Exception.__init__(self, f"schedule '{name}' not found")
@@ -106,7 +112,7 @@ def add_override(
 def remove_override(*, uow: UnitOfWork, override_id: int) -> None:
     with uow.transaction() as store:
         if not store.delete_override(override_id):
-            raise InvalidInput(f"override {override_id} not found")
+            raise OverrideNotFound(override_id)
 
 
 def ical(*, uow: UnitOfWork, policy: Policy, schedule: str, now: datetime) -> bytes:

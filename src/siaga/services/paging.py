@@ -99,11 +99,14 @@ def expand(
     return list(unique.values()), problems
 
 
-def overrides_at(store: Store, config: PagingConfig, at: datetime) -> dict[str, list[oncall.Override]]:
+def overrides_at(
+    store: Store, config: PagingConfig, at: datetime, until: datetime | None = None
+) -> dict[str, list[oncall.Override]]:
+    """Overrides in force at ``at`` (or at any time up to ``until``), by schedule."""
     if not config.rotations:
         return {}
     found: dict[str, list[oncall.Override]] = {}
-    for row in store.overrides(None, at - timedelta(seconds=1), at + timedelta(seconds=1)):
+    for row in store.overrides(None, at - timedelta(seconds=1), (until or at) + timedelta(seconds=1)):
         found.setdefault(row["schedule"], []).append(
             oncall.Override(
                 id=int(row["id"]),
@@ -395,19 +398,40 @@ def _step(
     return {**_state_values(snapshot, state), "updated_at": now}
 
 
-def advance(*, uow: UnitOfWork, policy: Policy, now: datetime, limit: int = 500) -> int:
-    """The periodic job: fire due steps and re-check muted escalations. Returns messages queued."""
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    escalations: int  # rows looked at (a full batch means more may be due)
+    queued: int  # messages queued
+
+
+def advance(*, uow: UnitOfWork, policy: Policy, now: datetime, limit: int = 1000) -> Advanced:
+    """The periodic job: fire due steps and re-check muted escalations, up to ``limit`` rows at a time."""
     with uow.transaction() as store:
         effects = Effects()
         mutes = MuteView(store, policy, now)
         overrides = _Overrides(store, policy.paging, now)
-        for row in store.due_escalations(now, limit):
-            incident_id = int(row["incident_id"])
+        updates: dict[tuple[str, ...], list[Row]] = {}
+        rows = store.due_escalations(now, limit)
+        for row in rows:
             if row["status"] == "resolved":
-                store.update_escalation(incident_id, {"state": "done", "next_at": None, "updated_at": now})
-                continue
-            store.update_escalation(incident_id, _step(policy, row, mutes, overrides, now, effects))
-        return effects.write(store)
+                values: dict[str, Any] = {"state": "done", "next_at": None, "updated_at": now}
+            else:
+                values = _step(policy, row, mutes, overrides, now, effects)
+            values = {"b_incident_id": row["incident_id"], **values}
+            updates.setdefault(tuple(values), []).append(values)
+        for same_columns in updates.values():
+            store.update_escalations_many(same_columns)
+        return Advanced(len(rows), effects.write(store))
+
+
+def advance_all(*, uow: UnitOfWork, policy: Policy, now: datetime, limit: int = 1000) -> int:
+    """``advance`` until nothing due is left; return the messages queued."""
+    queued = 0
+    while True:
+        done = advance(uow=uow, policy=policy, now=now, limit=limit)
+        queued += done.queued
+        if done.escalations < limit:
+            return queued
 
 
 def rush(store: Store, policy: Policy, incident_id: int, now: datetime) -> Effects:
@@ -563,6 +587,10 @@ def expire_silences(*, uow: UnitOfWork, policy: Policy, now: datetime) -> int:
 
 def end_silences_of(store: Store, incident_id: int, now: datetime) -> None:
     """Silences created 'until resolved' for this incident end with it."""
+    ended = False
     for row in store.silences(include_expired=False):
         if row["until_resolved"] == incident_id and row["ends_at"] > now:
             store.update_silence(int(row["id"]), {"ends_at": now})
+            ended = True
+    if ended:
+        store.recheck_muted(now)

@@ -93,7 +93,11 @@ def expire(*, uow: UnitOfWork, silence_id: int, actor: str, now: datetime) -> di
             raise SilenceNotFound(silence_id)
         if row["expired_at"] is None:
             ends_at = min(row["ends_at"], now)
-            store.update_silence(silence_id, {"ends_at": ends_at, "expired_at": ends_at, "notice_sent": True})
+            values = {"ends_at": ends_at, "expired_at": ends_at, "notice_sent": True}
+            if row["starts_at"] > ends_at:
+                values["starts_at"] = ends_at  # never started: an empty silence, not a backwards one
+            store.update_silence(silence_id, values)
+            store.recheck_muted(now)  # incidents it muted page again at the next tick
         row = store.silence(silence_id)
     assert row is not None  # noqa: S101 - read in this transaction
     return {**_view(row, now), "expired_by": actor}

@@ -20,6 +20,9 @@ from siaga.settings import sqlite_url
 __all__ = ["Database", "create", "sqlite_url"]
 
 
+_WRITE = "siaga_write"  # execution option: this SQLite connection is for a write transaction
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -63,7 +66,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writes take the write lock up front (no deadlock-prone upgrade later); reads begin deferred so
+        # that they never hold up a writer (WAL: readers and the writer run side by side).
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -82,7 +88,8 @@ class Database:
                 with self.engine.begin() as conn:
                     yield Store(conn)
             else:
-                with self._write_lock, self.engine.begin() as conn:
+                writer = self.engine.connect().execution_options(**{_WRITE: True})
+                with self._write_lock, writer as conn, conn.begin():
                     yield Store(conn)
         except exc.IntegrityError as error:
             raise ConflictError(_reason(error)) from error

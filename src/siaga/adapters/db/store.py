@@ -335,6 +335,14 @@ class Store:
             escalations.update().where(escalations.c.incident_id == incident_id).values(**values)
         )
 
+    def update_escalations_many(self, rows: Sequence[Row]) -> None:
+        """Update escalation rows; each carries ``b_incident_id`` and the same set of columns."""
+        self._update_many(escalations.c.incident_id, rows)
+
+    def recheck_muted(self, now: datetime) -> None:
+        """A silence ended early: muted escalations look again at the next tick, not when it was due."""
+        self.conn.execute(escalations.update().where(escalations.c.state == "muted").values(next_at=now))
+
     def due_escalations(self, now: datetime, limit: int) -> list[Row]:
         """Escalations whose next fire (or mute re-check) is due, with their incident's status and severity;
         SKIP LOCKED lets replicas share the work."""
@@ -382,9 +390,11 @@ class Store:
             self.conn.execute(outbox.insert(), fresh)
         return len(fresh)
 
-    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Row]:
+    def claim_outbox(self, now: datetime, lease_until: datetime | None, limit: int) -> list[Row]:
         """Take up to ``limit`` due messages for sending until ``lease_until``; an expired lease (a sender
-        that died mid-send) makes a message claimable again, with the same key."""
+        that died mid-send) makes a message claimable again, with the same key. Without ``lease_until`` the
+        rows are only read (one process, one dispatcher: nobody to exclude). Rows come back with
+        ``attempts`` counting the attempt about to be made."""
         due = sa.and_(
             outbox.c.status == "pending",
             outbox.c.next_attempt_at <= now,
@@ -398,7 +408,7 @@ class Store:
             .with_for_update(skip_locked=True)
         )
         rows = _all(self.conn, query)
-        if rows:
+        if rows and lease_until is not None:
             ids = [row["id"] for row in rows]
             self.conn.execute(
                 outbox.update()
