@@ -6,7 +6,7 @@ and end to end in tests/e2e/test_paging_luxima.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ class Rig:
         self.channels = {name: Recorder(name) for name in container.spec.channels}
         self.dispatcher = Dispatcher(container, senders=self._senders, backoff=Backoff(base=10), seed=1)
         self.sweeper = Sweeper(container)
+        self._loop = asyncio.new_event_loop()  # one loop for all ticks: the dispatcher keeps its session
 
     def _senders(
         self, _channels: Mapping[str, Any], _session: aiohttp.ClientSession
@@ -81,14 +82,15 @@ class Rig:
         """Advance the clock, run one sweep (escalations, announcements) and send what is due."""
         self.clock.advance(by)
         self.sweeper.run_once()
-        asyncio.run(self._dispatch())
+        self._loop.run_until_complete(self._dispatch())
 
     async def _dispatch(self) -> None:
-        try:
-            while await self.dispatcher.run_once():
-                pass
-        finally:
-            await self.dispatcher.close()
+        while await self.dispatcher.run_once() >= self.dispatcher.batch:
+            pass
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self.dispatcher.close())
+        self._loop.close()
 
     def got(self, channel: str) -> list[tuple[str, str | None]]:
         return [
@@ -106,8 +108,10 @@ class Rig:
 
 
 @pytest.fixture
-def rig(container: Container) -> Rig:
-    return Rig(container)
+def rig(container: Container) -> Iterator[Rig]:
+    made = Rig(container)
+    yield made
+    made.close()
 
 
 def test_opening_queues_the_first_step_in_the_same_transaction(rig: Rig) -> None:

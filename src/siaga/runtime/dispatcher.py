@@ -188,8 +188,15 @@ class Dispatcher:
             for row in unknown
         ]
         await asyncio.to_thread(self._record, attempts, deferred, wired.clock.now())
-        await asyncio.to_thread(self._watch_channels, attempts, wired.clock.now())
+        changed = self._watch_channels(attempts)
+        if changed:
+            await asyncio.to_thread(self._raise_or_clear_all, changed, wired.clock.now())
         return len(rows)
+
+    @property
+    def batch(self) -> int:
+        """Most messages one round claims; a round that took this many may have left more due."""
+        return self._batch
 
     def _release(self) -> None:
         with self._container.db.transaction() as store:
@@ -279,7 +286,8 @@ class Dispatcher:
         return values, {"at": now, "actor": "siaga", "kind": "notification", "message": note, "data": data}
 
     # -- channels that keep failing -----------------------------------------------------------------
-    def _watch_channels(self, attempts: Sequence[Attempt], now: datetime) -> None:
+    def _watch_channels(self, attempts: Sequence[Attempt]) -> list[tuple[str, bool]]:
+        """Count failures in a row per channel; return the channels that started or stopped failing."""
         changed: list[tuple[str, bool]] = []
         for attempt in attempts:
             channel = attempt.row["channel"]
@@ -293,6 +301,9 @@ class Dispatcher:
                 if self._failures[channel] >= self._failing_after and channel not in self._failing:
                     self._failing.add(channel)
                     changed.append((channel, True))
+        return changed
+
+    def _raise_or_clear_all(self, changed: Sequence[tuple[str, bool]], now: datetime) -> None:
         for channel, failing in changed:
             self._raise_or_clear(channel, failing, now)
 

@@ -160,6 +160,12 @@ class SweepResult:
 def sweep(*, uow: UnitOfWork, policy: Policy, now: datetime) -> SweepResult:
     """Record response-target breaches and auto-resolve incidents whose alerts stayed resolved long enough."""
     breaches = resolved = 0
+    with uow.read() as store:  # most ticks find nothing to do: no write transaction for them
+        idle = not store.incidents_past_targets(now) and not store.incidents_with_resolved_alerts(
+            now - policy.resolve_after
+        )
+    if idle:
+        return SweepResult(breaches=0, auto_resolved=0)
     with uow.transaction() as store:
         for row in store.incidents_past_targets(now):
             clocks = rules.Clocks(

@@ -426,6 +426,9 @@ def advance(*, uow: UnitOfWork, policy: Policy, now: datetime, limit: int = 1000
 
 def advance_all(*, uow: UnitOfWork, policy: Policy, now: datetime, limit: int = 1000) -> int:
     """``advance`` until nothing due is left; return the messages queued."""
+    with uow.read() as store:  # most ticks find nothing due: no write transaction for them
+        if not store.due_escalations(now, 1):
+            return 0
     queued = 0
     while True:
         done = advance(uow=uow, policy=policy, now=now, limit=limit)
@@ -526,11 +529,19 @@ def reopened(
 # -- maintenance announcements and silence expiry -----------------------------------------------------
 
 ANNOUNCE_CURSOR = "maintenance-announcements"
+_CURSOR_STEP = timedelta(minutes=10)  # idle ticks move the cursor at most this often
 
 
 def announce(*, uow: UnitOfWork, policy: Policy, now: datetime) -> int:
     """Queue the maintenance announcements that fell due since the last run (each exactly once)."""
     config = policy.paging
+    if not config.maintenance:
+        return 0
+    with uow.read() as store:
+        since = store.job_cursor(ANNOUNCE_CURSOR)
+    recent = since is not None and now - since < _CURSOR_STEP
+    if recent and since is not None and not maintenance.announcements_due(config.maintenance, since, now):
+        return 0  # nothing due yet: leave the cursor, the next tick scans a little further
     with uow.transaction() as store:
         since = store.job_cursor(ANNOUNCE_CURSOR)
         store.set_job_cursor(ANNOUNCE_CURSOR, now)
@@ -564,6 +575,9 @@ def announce(*, uow: UnitOfWork, policy: Policy, now: datetime) -> int:
 def expire_silences(*, uow: UnitOfWork, policy: Policy, now: datetime) -> int:
     """Mark silences that ended, and tell the fallback channel (if any) that one expired."""
     config = policy.paging
+    with uow.read() as store:
+        if not any(row["ends_at"] <= now for row in store.silences(include_expired=False)):
+            return 0
     with uow.transaction() as store:
         rows: list[Row] = []
         for row in store.silences(include_expired=False):
