@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +43,7 @@ SPEC_ENV = {
     "PAGERDUTY_ROUTING_KEY": "http://127.0.0.1:1/pagerduty",
     "SMTP_URL": "smtp://127.0.0.1:1",
     "OPS_WEBHOOK_URL": "http://127.0.0.1:1/hook",
+    "PAGERDUTY_API_URL": "http://127.0.0.1:1",  # never the real PagerDuty from a test or a benchmark
 }
 ENGINES = ("sqlite", "postgresql")
 
@@ -222,7 +224,69 @@ def temp_database(engine: str, label: str = "bench") -> Iterator[TempDatabase]:
 
 def _siaga_env(db: TempDatabase) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIAGA_")}
-    return {**env, **SPEC_ENV, **db.env}
+    return {**env, **SPEC_ENV, **SINK_ENV, **db.env}
+
+
+# -- a sink for the fragment's channels ------------------------------------------------------------
+
+SINK_ENV: dict[str, str] = {}  # set while channel_sink() runs: the servers started then page into it
+
+
+@contextlib.contextmanager
+def channel_sink() -> Iterator[dict[str, str]]:
+    """Working channels for the fragment spec: an HTTP server that accepts every Slack, PagerDuty and webhook
+    post at once, and an SMTP server that accepts every mail (aiosmtpd), both on 127.0.0.1. Incidents then
+    page as they would in production instead of retrying against a closed port."""
+    from aiohttp import web
+    from aiosmtpd.controller import Controller
+
+    class _Accept:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    port, smtp_port = free_port(), free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=202 if request.path == "/v2/enqueue" else 200, text="ok")
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", accept)
+        runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    smtp = Controller(_Accept(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "SLACK_ALERTS_URL": f"{base}/slack/alerts",
+        "SLACK_SECURITY_URL": f"{base}/slack/security",
+        "PAGERDUTY_API_URL": base,
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}?starttls=no",
+        "OPS_WEBHOOK_URL": f"{base}/hook",
+    }
+    SINK_ENV.update(env)
+    try:
+        yield env
+    finally:
+        SINK_ENV.clear()
+        smtp.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 def create_token(db: TempDatabase, name: str = "bench", role: str = "responder") -> str:

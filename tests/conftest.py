@@ -33,6 +33,7 @@ SPEC_ENV = {
     "PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY0000000000000000000000",
     "SMTP_URL": "smtp://127.0.0.1:1",
     "OPS_WEBHOOK_URL": "http://127.0.0.1:1/hook",
+    "PAGERDUTY_API_URL": "http://127.0.0.1:1",  # never the real PagerDuty from a test or a benchmark
 }
 PG_ADMIN_URL = os.environ.get("SIAGA_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

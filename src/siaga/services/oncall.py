@@ -8,8 +8,9 @@ from typing import Any
 from siaga.domain import oncall
 from siaga.integrations.ical import schedule_ical
 from siaga.services.incidents import InvalidInput, NotFound
+from siaga.services.paging import override_of
 from siaga.services.policy import Policy
-from siaga.services.ports import Row, Store, UnitOfWork
+from siaga.services.ports import Store, UnitOfWork
 
 
 class OverrideNotFound(NotFound):
@@ -31,19 +32,8 @@ def _rotation(policy: Policy, schedule: str) -> oncall.Rotation:
     return rotation
 
 
-def _override(row: Row) -> oncall.Override:
-    return oncall.Override(
-        id=int(row["id"]),
-        schedule=row["schedule"],
-        person=row["person"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        created_by=row["created_by"],
-    )
-
-
 def _overrides(store: Store, schedule: str, start: datetime, end: datetime) -> list[oncall.Override]:
-    return [_override(row) for row in store.overrides(schedule, start, end)]
+    return [override_of(row) for row in store.overrides(schedule, start, end)]
 
 
 def _shift(shift: oncall.Shift) -> dict[str, Any]:

@@ -107,17 +107,19 @@ def overrides_at(
         return {}
     found: dict[str, list[oncall.Override]] = {}
     for row in store.overrides(None, at - timedelta(seconds=1), (until or at) + timedelta(seconds=1)):
-        found.setdefault(row["schedule"], []).append(
-            oncall.Override(
-                id=int(row["id"]),
-                schedule=row["schedule"],
-                person=row["person"],
-                starts_at=row["starts_at"],
-                ends_at=row["ends_at"],
-                created_by=row["created_by"],
-            )
-        )
+        found.setdefault(row["schedule"], []).append(override_of(row))
     return found
+
+
+def override_of(row: Row) -> oncall.Override:
+    return oncall.Override(
+        id=int(row["id"]),
+        schedule=row["schedule"],
+        person=row["person"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        created_by=row["created_by"],
+    )
 
 
 # -- muting -------------------------------------------------------------------------------------------
