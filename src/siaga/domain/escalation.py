@@ -138,15 +138,24 @@ def restart(now: datetime) -> State:
     return State(anchor=now)
 
 
+REPEAT_HORIZON = timedelta(days=7)  # a repeat_interval re-notifies for at most this long
+
+
 def snapshot_of(
     policy: str | None,
     steps: Sequence[StepSpec],
     route_targets: Sequence[str] = (),
     group_wait: timedelta = timedelta(0),
+    repeat_interval: timedelta | None = None,
 ) -> Snapshot:
-    """Freeze a policy; a route's own ``notify`` targets join the first fire (after 0s)."""
+    """Freeze a policy; a route's own ``notify`` targets join the first fire (after 0s). With a
+    ``repeat_interval`` they are notified again that often until someone acknowledges (for at most a week)."""
     frozen = list(steps)
-    if route_targets:
+    if route_targets and repeat_interval is not None and repeat_interval > timedelta(0):
+        repeats = min(1000, int(REPEAT_HORIZON / repeat_interval))
+        targets = tuple(dict.fromkeys(route_targets))
+        frozen.insert(0, StepSpec(timedelta(0), targets, repeat=repeats, repeat_every=repeat_interval))
+    elif route_targets:
         if frozen and frozen[0].after == timedelta(0):
             first = frozen[0]
             merged = tuple(dict.fromkeys((*route_targets, *first.notify)))

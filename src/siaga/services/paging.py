@@ -271,7 +271,8 @@ def snapshot_for(policy: Policy, opened: Opened) -> esc.Snapshot:
     steps = policy.paging.escalations.get(name, ()) if name else ()
     targets = [target for route in routes for target in route.notify]
     waits = [route.group_wait for route in routes if route.group_wait is not None]
-    return esc.snapshot_of(name, steps, targets, max(waits, default=timedelta(0)))
+    repeats = [route.repeat_interval for route in routes if route.repeat_interval is not None]
+    return esc.snapshot_of(name, steps, targets, max(waits, default=timedelta(0)), min(repeats, default=None))
 
 
 def _state_of(row: Row) -> esc.State:

@@ -76,6 +76,19 @@ def test_repeats_and_route_targets_join_the_schedule() -> None:
     assert esc.Snapshot.from_json(snapshot.to_json()) == snapshot
 
 
+def test_repeat_interval_renotifies_route_targets_until_acknowledged() -> None:
+    snapshot = esc.snapshot_of(
+        "p", [esc.StepSpec(10 * MIN, ("oncall",))], ["slack"], repeat_interval=4 * 60 * MIN
+    )
+    fires = esc.schedule(snapshot, T0)
+    slack = [f.due_at - T0 for f in fires if f.targets == ("slack",)]
+    assert slack[:3] == [timedelta(0), 4 * 60 * MIN, 8 * 60 * MIN]
+    assert slack[-1] <= esc.REPEAT_HORIZON
+    _, state = esc.next_step(snapshot, esc.restart(T0), T0 + 11 * MIN)
+    state = esc.pause(state, T0 + 12 * MIN)
+    assert esc.next_step(snapshot, state, T0 + 30 * 60 * MIN)[0] == []
+
+
 @given(
     delays=st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=6),
     repeats=st.lists(st.integers(min_value=0, max_value=3), min_size=6, max_size=6),
