@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +63,9 @@ class Run:
     @property
     def err_lines(self) -> list[str]:
         return [line for line in self.err.splitlines() if line.strip()]
+
+
+Siaga = Callable[..., Run]  # the `cli` fixture: run `siaga` with arguments and environment
 
 
 def siaga(*args: str | Path, env: Mapping[str, str], cwd: Path, timeout: float = TIMEOUT) -> Run:

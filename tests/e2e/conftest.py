@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from tests.conftest import FRAGMENT, PG_ADMIN_URL, SPEC_ENV
+from tests.e2e.cli_helpers import Run, Siaga, cli_env, siaga
 
 SIAGA = Path(sys.executable).with_name("siaga")
 START_TIMEOUT = 30.0
@@ -174,3 +175,18 @@ def siaga_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sia
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, data_dir: Path) -> Siaga:
+    """`cli(*args, **env)`: run siaga over this test's data dir, cwd = tmp_path, SPEC_ENV set."""
+
+    def call(*args: str | Path, spec_env: bool = True, **extra_env: str) -> Run:
+        return siaga(*args, env=cli_env(data_dir, spec_env=spec_env, **extra_env), cwd=tmp_path)
+
+    return call

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.conftest import FRAGMENT, ROOT, SPEC_ENV
 from tests.e2e.cli_helpers import (
     CLI_ACTOR,
     Run,
+    Siaga,
     cli_env,
     free_port,
     no_traceback,
@@ -32,23 +32,6 @@ from tests.unit.spec.test_broken_specs import BASE, ENV
 
 DEMO = ROOT / "examples" / "demo" / "siaga.yaml"
 TOKEN_RE = re.compile(r"^siaga_[A-Za-z0-9_-]+$")
-
-Siaga = Callable[..., Run]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, data_dir: Path) -> Siaga:
-    """`cli(*args, **env)`: run siaga over this test's data dir, cwd = tmp_path, SPEC_ENV set."""
-
-    def call(*args: str | Path, spec_env: bool = True, **extra_env: str) -> Run:
-        return siaga(*args, env=cli_env(data_dir, spec_env=spec_env, **extra_env), cwd=tmp_path)
-
-    return call
 
 
 # -- 1. siaga validate -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,26 +15,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import FRAGMENT
-from tests.e2e.cli_helpers import CLI_ACTOR, Run, cli_env, ok, running_server, siaga, user_error
+from tests.e2e.cli_helpers import CLI_ACTOR, Run, Siaga, ok, running_server, user_error
 
-Siaga = Callable[..., Run]
 SPEC = ("--config", str(FRAGMENT))
 MONDAY = "2026-01-05T08:00"  # 15:00 in Jakarta: budi's week (since 09:00 Jakarta, 02:00 UTC)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, data_dir: Path) -> Siaga:
-    """`cli(*args, **env)`: run siaga over this test's data dir, cwd = tmp_path, SPEC_ENV set."""
-
-    def call(*args: str | Path, spec_env: bool = True, **extra_env: str) -> Run:
-        return siaga(*args, env=cli_env(data_dir, spec_env=spec_env, **extra_env), cwd=tmp_path)
-
-    return call
 
 
 def later(hours: float) -> str:
