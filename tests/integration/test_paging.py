@@ -23,6 +23,7 @@ from siaga.integrations.channels.base import Outcome, RateLimit, Receipt
 from siaga.runtime.dispatcher import Backoff, Dispatcher
 from siaga.runtime.sweeper import Sweeper
 from siaga.services import incidents, ingest, paging, silences
+from siaga.services.policy import Policy
 
 MIN = timedelta(minutes=1)
 
@@ -236,6 +237,27 @@ def test_expiring_a_silence_early_resumes_paging_at_the_next_tick(rig: Rig) -> N
     assert rig.got("alerts") == [("triggered", None)]
 
 
+def test_group_interval_tells_those_paged_about_new_alerts(rig: Rig) -> None:
+    spec = rig.container.spec
+    routes = [route.model_copy(update={"group_interval": 5 * MIN}) for route in spec.routes]
+    rig.container.policy = Policy.from_spec(spec.model_copy(update={"routes": routes}))
+    (incident,) = rig.alert(instance="db-1")
+    rig.tick()
+    rig.tick(MIN)
+    rig.alert(instance="db-2")  # joins the same incident (same service and alertname)
+    rig.tick()
+    assert rig.got("alerts") == [("triggered", None)]
+    rig.tick(4 * MIN)  # five minutes after the first notice
+    assert rig.got("alerts") == [("triggered", None), ("updated", None)]
+    assert rig.got("pagerduty")[-1] == ("updated", None)
+    rig.alert(instance="db-3")
+    rig.tick(MIN)
+    assert len(rig.got("alerts")) == 2  # the next notice waits for the interval
+    incidents.acknowledge(uow=rig.container.db, incident_id=incident, actor="andi", now=rig.clock.now())
+    rig.tick(10 * MIN)
+    assert [kind for kind, _ in rig.got("alerts")] == ["triggered", "updated", "acknowledged"]
+
+
 def test_dependency_inhibits_the_child_service(rig: Rig) -> None:
     rig.alert()  # database down
     (child,) = rig.alert(alertname="AuthErrors", service="auth-api")
@@ -349,4 +371,4 @@ def test_resolved_messages_and_paging_effects_are_one_per_channel(rig: Rig) -> N
     assert [k for k, _ in rig.got("pagerduty")] == ["triggered", "resolved"]
     view = incidents.get_incident(uow=rig.container.db, incident_id=incident)
     assert view["status"] == "resolved"
-    assert paging.ALARMS == ("triggered", "escalated", "reopened")
+    assert paging.ALARMS == ("triggered", "escalated", "updated", "reopened")

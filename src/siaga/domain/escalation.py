@@ -29,11 +29,13 @@ class Snapshot:
     policy: str | None
     steps: tuple[StepSpec, ...]
     group_wait: timedelta = timedelta(0)  # the first fire waits this long (more alerts may join)
+    group_interval: timedelta | None = None  # new alerts joining are notified at most this often
 
     def to_json(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
             "group_wait": self.group_wait.total_seconds(),
+            "group_interval": None if self.group_interval is None else self.group_interval.total_seconds(),
             "steps": [
                 {
                     "after": step.after.total_seconds(),
@@ -50,6 +52,9 @@ class Snapshot:
         return cls(
             policy=data.get("policy"),
             group_wait=timedelta(seconds=data.get("group_wait", 0)),
+            group_interval=None
+            if data.get("group_interval") is None
+            else timedelta(seconds=data["group_interval"]),
             steps=tuple(
                 StepSpec(
                     after=timedelta(seconds=step["after"]),
@@ -147,6 +152,7 @@ def snapshot_of(
     route_targets: Sequence[str] = (),
     group_wait: timedelta = timedelta(0),
     repeat_interval: timedelta | None = None,
+    group_interval: timedelta | None = None,
 ) -> Snapshot:
     """Freeze a policy; a route's own ``notify`` targets join the first fire (after 0s). With a
     ``repeat_interval`` they are notified again that often until someone acknowledges (for at most a week)."""
@@ -162,4 +168,12 @@ def snapshot_of(
             frozen[0] = replace(first, notify=merged)
         else:
             frozen.insert(0, StepSpec(after=timedelta(0), notify=tuple(dict.fromkeys(route_targets))))
-    return Snapshot(policy=policy, steps=tuple(frozen), group_wait=group_wait)
+    return Snapshot(policy=policy, steps=tuple(frozen), group_wait=group_wait, group_interval=group_interval)
+
+
+def update_due(snapshot: Snapshot, last_notice: datetime, now: datetime) -> datetime | None:
+    """New alerts joined at ``now``: when to tell those already notified (None: the route has no
+    ``group_interval``, so joins are only on the timeline)."""
+    if snapshot.group_interval is None:
+        return None
+    return max(now, last_notice + snapshot.group_interval)

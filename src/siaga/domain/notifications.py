@@ -14,6 +14,7 @@ class Kind(StrEnum):
 
     TRIGGERED = "triggered"  # an incident opened (the first escalation step, or a route's notify)
     ESCALATED = "escalated"  # a later escalation step (or a repeat) fired
+    UPDATED = "updated"  # new alerts joined an incident already notified (the route's group_interval)
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     REOPENED = "reopened"
@@ -24,7 +25,7 @@ class Kind(StrEnum):
     @property
     def is_alarm(self) -> bool:
         """Messages that ask someone to act (stopped by acknowledgement)."""
-        return self in (Kind.TRIGGERED, Kind.ESCALATED, Kind.REOPENED)
+        return self in (Kind.TRIGGERED, Kind.ESCALATED, Kind.UPDATED, Kind.REOPENED)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class _Draft:
     check_resolved: str | None = None  # the actor whose resolved alert may have been the last one
     opened_by: int | None = None  # index of the submission whose alert opened it
     page: Mapping[str, str] | None = None  # labels of the alert that opened or reopened it: page for it
+    grew: bool = False  # a new alert joined it while open (the route's group_interval may notify)
 
     def set(self, **values: Any) -> None:
         self.values.update(values)
@@ -145,6 +146,7 @@ def _ingest(
                 )
             )
             if not was_firing_here:
+                draft.grew = draft.incident_id is not None and draft.page is None
                 data = {"fingerprint": fp, "labels": dict(alert.labels)}
                 draft.note(now, actor, "alert", f"alert {name} firing", data)
             _raise_severity(draft, res.level, policy, actor, now, name)
@@ -248,6 +250,9 @@ def _page(store: Store, policy: Policy, drafts: Sequence[_Draft], now: datetime)
         for draft in drafts
         if draft.page is not None
     ]
+    grown = [int(draft.incident_id or 0) for draft in drafts if draft.grew and draft.page is None]
+    if grown:
+        paging.grew(store, policy, grown, now)
     if not items:
         return 0
     effects = paging.opened(store, policy, items, now)

@@ -272,7 +272,15 @@ def snapshot_for(policy: Policy, opened: Opened) -> esc.Snapshot:
     targets = [target for route in routes for target in route.notify]
     waits = [route.group_wait for route in routes if route.group_wait is not None]
     repeats = [route.repeat_interval for route in routes if route.repeat_interval is not None]
-    return esc.snapshot_of(name, steps, targets, max(waits, default=timedelta(0)), min(repeats, default=None))
+    intervals = [route.group_interval for route in routes if route.group_interval is not None]
+    return esc.snapshot_of(
+        name,
+        steps,
+        targets,
+        max(waits, default=timedelta(0)),
+        min(repeats, default=None),
+        min(intervals, default=None),
+    )
 
 
 def _state_of(row: Row) -> esc.State:
@@ -345,6 +353,8 @@ def opened(store: Store, policy: Policy, items: Sequence[Opened], now: datetime)
             "labels": dict(item.labels),
             "updated_at": now,
             "muted_reason": None,
+            "update_due_at": None,
+            "last_notice_at": now,
             **_state_values(snapshot, esc.restart(now)),
         }
         note = f"paging: escalation '{snapshot.policy or 'none'}' frozen with {len(snapshot.steps)} step(s)"
@@ -376,14 +386,15 @@ def _step(
     labels: Mapping[str, str] = row["labels"]
     state = _state_of(row)
     if state.paused_at is not None:
-        return {"next_at": None, "updated_at": now}
+        return {"next_at": None, "update_due_at": None, "updated_at": now}
     mute = mutes.mute(incident_id, labels, context["severity"], context["service"])
     if mute is not None:
         if row.get("muted_reason") != mute.reason:
             until = f" until {mute.until:%Y-%m-%d %H:%M} UTC" if mute.until else ""
             effects.note(incident_id, _event(now, "muted", f"not paged: {mute.reason}{until}"))
         recheck = mute.until if mute.until is not None else now + _INHIBIT_RECHECK
-        return {"state": "muted", "muted_reason": mute.reason, "next_at": recheck, "updated_at": now}
+        values = {"state": "muted", "muted_reason": mute.reason, "next_at": recheck, "updated_at": now}
+        return {**values, "update_due_at": None}
     if row.get("state") == "muted":
         effects.note(incident_id, _event(now, "muted", "no longer muted: paging resumes"))
     fires, state = esc.next_step(snapshot, state, now, ack_breached=ack_breached)
@@ -398,7 +409,62 @@ def _step(
         reached = ", ".join(f"{d.target} via {d.channel}" for d in deliveries) or "nobody"
         label = "repeat of step" if fire.repeat else "step"
         effects.note(incident_id, _event(now, "escalation", f"{label} {fire.step + 1}: notifying {reached}"))
-    return {**_state_values(snapshot, state), "updated_at": now}
+    values = {**_state_values(snapshot, state), "updated_at": now}
+    due = row.get("update_due_at")
+    if due is not None and due <= now:
+        values.update(_notify_update(policy, context, incident_id, labels, snapshot, overrides, now, effects))
+    return values
+
+
+def _notify_update(
+    policy: Policy,
+    context: Mapping[str, Any],
+    incident_id: int,
+    labels: Mapping[str, str],
+    snapshot: esc.Snapshot,
+    overrides: _Overrides,
+    now: datetime,
+    effects: Effects,
+) -> dict[str, Any]:
+    """group_interval: tell the route's targets that new alerts joined the incident."""
+    targets = snapshot.steps[0].notify if snapshot.steps else ()
+    deliveries, _ = expand(policy.paging, targets, now, overrides.get())
+    for delivery in deliveries:
+        who = delivery.recipient.name if delivery.recipient else "-"
+        message = Message(
+            kind=Kind.UPDATED,
+            idempotency_key=_key(incident_id, context["epoch"], "update", now.isoformat(), who),
+            title=str(context["title"]),
+            summary=f"new alerts joined: {context['title']}",
+            at=now,
+            incident_id=incident_id,
+            severity=context["severity"],
+            severity_rank=context["severity_rank"],
+            status="triggered",
+            service=context["service"],
+            url=context["url"],
+            labels=dict(labels),
+            recipient=delivery.recipient,
+            project=str(context["project"]),
+        )
+        effects.outbox.append(_outbox_row(message, delivery.channel, now))
+    reached = ", ".join(f"{d.target} via {d.channel}" for d in deliveries) or "nobody"
+    effects.note(incident_id, _event(now, "escalation", f"new alerts in the group: notifying {reached}"))
+    return {"update_due_at": None, "last_notice_at": now}
+
+
+def grew(store: Store, policy: Policy, incident_ids: Sequence[int], now: datetime) -> None:
+    """New alerts joined these open incidents: schedule a notice per the route's ``group_interval``."""
+    if not any(route.group_interval for route in policy.routes):
+        return
+    for incident_id in incident_ids:
+        row = store.escalation(incident_id)
+        if row is None or row["paused_at"] is not None or row["state"] == "muted" or row["update_due_at"]:
+            continue
+        snapshot = esc.Snapshot.from_json(row["snapshot"])
+        due = esc.update_due(snapshot, row["last_notice_at"] or row["anchor_at"], now)
+        if due is not None:
+            store.update_escalation(incident_id, {"update_due_at": due})
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +551,8 @@ def acknowledged(store: Store, incident_id: int, actor: str, now: datetime) -> i
     if row is None:
         return 0
     state = esc.pause(_state_of(row), now)
-    store.update_escalation(incident_id, {"paused_at": state.paused_at, "next_at": None, "updated_at": now})
+    values = {"paused_at": state.paused_at, "next_at": None, "update_due_at": None, "updated_at": now}
+    store.update_escalation(incident_id, values)
     store.cancel_outbox(incident_id, ALARMS, f"acknowledged by {actor}")
     return _follow_up(store, incident_id, Kind.ACKNOWLEDGED, actor, now)
 

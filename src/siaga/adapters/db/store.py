@@ -357,7 +357,7 @@ class Store:
                 incidents.c.ack_breached_at,
             )
             .join(incidents, incidents.c.id == escalations.c.incident_id)
-            .where(escalations.c.next_at <= now)
+            .where(sa.or_(escalations.c.next_at <= now, escalations.c.update_due_at <= now))
             .order_by(escalations.c.next_at)
             .limit(limit)
             .with_for_update(skip_locked=True, of=escalations)

@@ -166,7 +166,11 @@ escalations = sa.Table(
     sa.Column("next_at", UtcDateTime(), nullable=True),
     sa.Column("labels", Json, nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # group_interval: new alerts joined; tell those notified at update_due_at (last told at last_notice_at).
+    sa.Column("update_due_at", UtcDateTime(), nullable=True),
+    sa.Column("last_notice_at", UtcDateTime(), nullable=True),
     sa.Index("ix_escalations_next_at", "next_at"),
+    sa.Index("ix_escalations_update_due_at", "update_due_at"),
 )
 
 # The transactional outbox: written with the change that causes the message, sent by the dispatcher.

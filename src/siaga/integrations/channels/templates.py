@@ -29,6 +29,7 @@ Escape = Callable[[str], str]
 _INCIDENT_VERBS = {
     Kind.TRIGGERED: "triggered",
     Kind.ESCALATED: "escalated",
+    Kind.UPDATED: "new alerts",
     Kind.ACKNOWLEDGED: "acknowledged",
     Kind.RESOLVED: "resolved",
     Kind.REOPENED: "reopened",
