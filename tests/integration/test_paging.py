@@ -22,7 +22,8 @@ from siaga.domain.notifications import Kind, Message
 from siaga.integrations.channels.base import Outcome, RateLimit, Receipt
 from siaga.runtime.dispatcher import Backoff, Dispatcher
 from siaga.runtime.sweeper import Sweeper
-from siaga.services import incidents, ingest, paging, silences
+from siaga.services import dryrun, incidents, ingest, paging, silences
+from siaga.services import oncall as oncall_service
 from siaga.services.policy import Policy
 
 MIN = timedelta(minutes=1)
@@ -372,3 +373,41 @@ def test_resolved_messages_and_paging_effects_are_one_per_channel(rig: Rig) -> N
     view = incidents.get_incident(uow=rig.container.db, incident_id=incident)
     assert view["status"] == "resolved"
     assert paging.ALARMS == ("triggered", "escalated", "updated", "reopened")
+
+
+def test_expiring_a_silence_before_it_starts_leaves_no_backwards_range(container: Container) -> None:
+    now = container.clock.now()
+    created = silences.create(
+        uow=container.db,
+        matchers=["service=web"],
+        starts_at=now + 60 * MIN,
+        ends_at=now + 120 * MIN,
+        comment="tonight",
+        actor="andi",
+        now=now,
+    )
+    ended = silences.expire(uow=container.db, silence_id=created["id"], actor="andi", now=now)
+    assert ended["state"] == "expired"
+    assert ended["starts_at"] <= ended["ends_at"] == now
+
+
+def test_route_dry_run_sees_an_override_that_starts_before_the_step(container: Container) -> None:
+    now = container.clock.now()
+    oncall_service.add_override(
+        uow=container.db,
+        policy=container.policy,
+        schedule="devops",
+        person="cto",
+        starts_at=now + 5 * MIN,
+        ends_at=now + 60 * MIN,
+        actor="andi",
+        now=now,
+    )
+    plan = dryrun.route_test(
+        policy=container.policy,
+        labels={"alertname": "DatabaseDown", "severity": "critical"},
+        at=now,
+        uow=container.db,
+    )
+    step_two = next(item for item in plan["timeline"] if item["step"] == 2)
+    assert {target["person"] for target in step_two["notify"]} == {"cto"}
