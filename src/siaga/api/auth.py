@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from siaga.services import tokens
+from siaga.services.ports import UnitOfWork
 from siaga.services.tokens import Principal, Role
 
 _CACHE_SECONDS = 5.0  # a revoked token stops working within this long
@@ -37,20 +38,29 @@ class TokenCache:
         return principal
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("missing bearer token")
-    container = request.app.state.container
-    cache: TokenCache = request.app.state.token_cache
-    found = cache.lookup(token.strip(), lambda: tokens.authenticate(uow=container.db, token=token.strip()))
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def check_token(uow: UnitOfWork, cache: TokenCache, token: str) -> Principal | None:
+    """Who holds ``token`` (None: unknown or revoked), through the cache."""
+    return cache.lookup(token, lambda: tokens.authenticate(uow=uow, token=token))
+
+
+async def principal(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
+        raise unauthorized("missing bearer token")
+    found = check_token(request.app.state.container.db, request.app.state.token_cache, token)
     if found is None:
-        raise _unauthorized("invalid or revoked token")
+        raise unauthorized("invalid or revoked token")
     return found
 
 

@@ -19,12 +19,11 @@ from annotated_types import Len
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from siaga.api.auth import TokenCache
+from siaga.api.auth import TokenCache, bearer_token, check_token
 from siaga.api.schemas import AlertmanagerWebhook, GenericAlert
 from siaga.bootstrap import Container
 from siaga.domain.alerts import AlertIn
 from siaga.runtime.batcher import IngestBatcher
-from siaga.services import tokens
 from siaga.services.ingest import Submission
 from siaga.services.ports import ConflictError
 from siaga.services.tokens import Principal, Role
@@ -79,12 +78,10 @@ class FastIntake:
         await self.app(scope, _replay(body, receive), send)
 
     def _responder(self, scope: Scope) -> Principal | None:
-        header = _header(scope, b"authorization")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(_header(scope, b"authorization"))
+        if token is None:
             return None
-        found = self.cache.lookup(token, lambda: tokens.authenticate(uow=self.container.db, token=token))
+        found = check_token(self.container.db, self.cache, token)
         return found if found is not None and found.role.allows(Role.RESPONDER) else None
 
     async def _ingest(self, send: Send, submission: Submission) -> None:

@@ -122,10 +122,6 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        if self._container.settings.is_sqlite:
-            # SQLite has one Siaga process: claims left in the outbox belong to a predecessor that died
-            # mid-send. Release them now instead of waiting out the lease (replicas on PostgreSQL wait).
-            await asyncio.to_thread(self._release)
         try:
             while not stop.is_set():
                 try:
@@ -197,12 +193,6 @@ class Dispatcher:
     def batch(self) -> int:
         """Most messages one round claims; a round that took this many may have left more due."""
         return self._batch
-
-    def _release(self) -> None:
-        with self._container.db.transaction() as store:
-            released = store.release_claims()
-        if released:
-            log.warning("re-sending %d messages a previous run claimed but did not record", released)
 
     def _claim(self, now: datetime) -> list[Row]:
         if self._container.settings.is_sqlite:

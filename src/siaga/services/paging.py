@@ -234,9 +234,26 @@ def _alarm(
     if kind is Kind.ESCALATED:
         summary += f" — not acknowledged; escalation step {fire.step + 1}{who}"
     recipient = delivery.recipient.name if delivery.recipient else "-"
+    key = _key(incident_id, context["epoch"], f"{fire.step}.{fire.repeat}", recipient)
+    return _incident_message(context, incident_id, labels, kind, key, summary, delivery, now, step=fire.step)
+
+
+def _incident_message(
+    context: Mapping[str, Any],
+    incident_id: int,
+    labels: Mapping[str, str],
+    kind: Kind,
+    key: str,
+    summary: str,
+    delivery: Delivery,
+    now: datetime,
+    *,
+    step: int | None = None,
+) -> Message:
+    """A message about an open incident, from the context frozen with its escalation."""
     return Message(
         kind=kind,
-        idempotency_key=_key(incident_id, context["epoch"], f"{fire.step}.{fire.repeat}", recipient),
+        idempotency_key=key,
         title=str(context["title"]),
         summary=summary,
         at=now,
@@ -248,7 +265,7 @@ def _alarm(
         url=context["url"],
         labels=dict(labels),
         opened_at=datetime.fromisoformat(context["opened_at"]),
-        step=fire.step,
+        step=step,
         recipient=delivery.recipient,
         project=str(context["project"]),
     )
@@ -431,22 +448,9 @@ def _notify_update(
     deliveries, _ = expand(policy.paging, targets, now, overrides.get())
     for delivery in deliveries:
         who = delivery.recipient.name if delivery.recipient else "-"
-        message = Message(
-            kind=Kind.UPDATED,
-            idempotency_key=_key(incident_id, context["epoch"], "update", now.isoformat(), who),
-            title=str(context["title"]),
-            summary=f"new alerts joined: {context['title']}",
-            at=now,
-            incident_id=incident_id,
-            severity=context["severity"],
-            severity_rank=context["severity_rank"],
-            status="triggered",
-            service=context["service"],
-            url=context["url"],
-            labels=dict(labels),
-            recipient=delivery.recipient,
-            project=str(context["project"]),
-        )
+        key = _key(incident_id, context["epoch"], "update", now.isoformat(), who)
+        summary = f"new alerts joined: {context['title']}"
+        message = _incident_message(context, incident_id, labels, Kind.UPDATED, key, summary, delivery, now)
         effects.outbox.append(_outbox_row(message, delivery.channel, now))
     reached = ", ".join(f"{d.target} via {d.channel}" for d in deliveries) or "nobody"
     effects.note(incident_id, _event(now, "escalation", f"new alerts in the group: notifying {reached}"))

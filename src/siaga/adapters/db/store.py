@@ -417,11 +417,6 @@ class Store:
             )
         return [{**row, "attempts": int(row["attempts"]) + 1} for row in rows]
 
-    def release_claims(self) -> int:
-        """Give back every claim (a single-process database at start-up: whoever held them is gone)."""
-        query = outbox.update().where(outbox.c.status == "pending", outbox.c.claimed_until.is_not(None))
-        return int(self.conn.execute(query.values(claimed_until=None)).rowcount or 0)
-
     def update_outbox(self, outbox_id: int, values: Row) -> None:
         self.conn.execute(outbox.update().where(outbox.c.id == outbox_id).values(**values))
 

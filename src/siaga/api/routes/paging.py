@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 
 from siaga.api import auth
-from siaga.api.auth import Responder, TokenCache, Viewer
+from siaga.api.auth import Responder, Viewer
 from siaga.api.deps import Wired
 from siaga.api.schemas import (
     NUL_FREE,
@@ -19,7 +19,7 @@ from siaga.api.schemas import (
     RouteTestRequest,
     SilenceRequest,
 )
-from siaga.services import dryrun, oncall, silences, tokens
+from siaga.services import dryrun, oncall, silences
 from siaga.services.incidents import NotFound
 from siaga.services.tokens import Principal, Role
 
@@ -92,18 +92,12 @@ async def feed_reader(
     if request.headers.get("authorization") or token is None:
         who = await auth.principal(request)
     else:
-        container = request.app.state.container
-        cache: TokenCache = request.app.state.token_cache
-        value = token.strip()
+        state = request.app.state
         found = await run_in_threadpool(
-            cache.lookup, value, lambda: tokens.authenticate(uow=container.db, token=value)
+            auth.check_token, state.container.db, state.token_cache, token.strip()
         )
         if found is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                detail="invalid or revoked token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise auth.unauthorized("invalid or revoked token")
         who = found
     if not who.role.allows(Role.VIEWER):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="needs the viewer role")
