@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from siaga.domain.routing import parse_matcher
 from siaga.spec.calendar import CronText, RecurrenceText, TimeZoneName, parse_handoff
 from siaga.spec.channels import FROM_SPEC_TEXT, Channel
+from siaga.spec.checks import Check, Rule, Slo
 from siaga.spec.durations import Duration, parse_duration
 
 
@@ -200,6 +201,9 @@ class Service(_Model):
     environment: str | None = Field(None, description="One of project.environments.")
     labels: dict[str, str] = Field({}, description="Labels copied onto its alerts (tenant_id, team…).")
     depends_on: list[str] = Field([], description="Services this one needs (keys of `services`); no cycles.")
+    public: bool = Field(False, description="Shown on the public status page.")
+    checks: list[Check] = Field([], description="Probes run on a schedule; names unique within the service.")
+    slos: list[Slo] = Field([], description="Service level objectives measured from the checks.")
 
 
 class MaintenanceWindow(_Model):
@@ -248,6 +252,7 @@ class Spec(_Model):
     routes: list[Route] = Field([], description="Routing rules, evaluated in order.")
     services: dict[str, Service] = Field({}, description="Services by name.")
     maintenance: list[MaintenanceWindow] = Field([], description="Recurring maintenance windows.")
+    rules: list[Rule] = Field([], description="Conditions over signals (check results…) that raise alerts.")
     inhibit: list[Inhibit] = Field(
         [],
         description="Inhibition rules, on top of the implicit ones from `depends_on` "

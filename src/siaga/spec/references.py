@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from siaga.domain.conditions import ConditionError, compile_condition
+from siaga.spec.checks import CHECK_KINDS, CHECK_VARIABLES, SIGNAL_VARIABLES
 from siaga.spec.durations import parse_duration
 from siaga.spec.errors import Path
 
@@ -200,6 +202,82 @@ class _Checker:
                     )
             self.notify_targets(("maintenance", i, "announce_to"), window.get("announce_to"))
 
+    def severity_ref(self, path: Path, name: Any, severity_names: set[str]) -> None:
+        if isinstance(name, str) and name.casefold() not in severity_names:
+            self.report(path, f"unknown severity '{name}' (not a severity name or alias)")
+
+    def checks(self, severity_names: set[str]) -> None:
+        for service_name, service in self.services.items():
+            service = _mapping(service)
+            checks: dict[str, dict[str, Any]] = {}
+            for i, check in _items(service.get("checks")):
+                check = _mapping(check)
+                path: Path = ("services", service_name, "checks", i)
+                name = check.get("name")
+                if isinstance(name, str):
+                    if name in checks:
+                        self.report((*path, "name"), f"duplicate check name '{name}' in '{service_name}'")
+                    checks[name] = check
+                self.severity_ref((*path, "severity"), check.get("severity"), severity_names)
+            seen: set[str] = set()
+            for i, slo in _items(service.get("slos")):
+                slo = _mapping(slo)
+                path = ("services", service_name, "slos", i)
+                name = slo.get("name")
+                if isinstance(name, str):
+                    if name in seen:
+                        self.report((*path, "name"), f"duplicate SLO name '{name}' in '{service_name}'")
+                    seen.add(name)
+                for j, check_name in _items(slo.get("checks")):
+                    if isinstance(check_name, str) and check_name not in checks:
+                        self.report(
+                            (*path, "checks", j),
+                            f"unknown check '{check_name}' of service '{service_name}' "
+                            + _defined("checks", checks),
+                        )
+                if not slo.get("checks") and not checks:
+                    self.report(path, f"service '{service_name}' has no checks to measure this SLO from")
+                for key in ("page_severity", "ticket_severity"):
+                    self.severity_ref((*path, key), slo.get(key), severity_names)
+
+    def rules(self, severity_names: set[str]) -> None:
+        seen: set[str] = set()
+        for i, rule in _items(self.data.get("rules")):
+            rule = _mapping(rule)
+            name = rule.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    self.report(("rules", i, "name"), f"duplicate rule name '{name}'")
+                seen.add(name)
+            self.severity_ref(("rules", i, "severity"), rule.get("severity"), severity_names)
+            signal = rule.get("signal")
+            if isinstance(signal, str) and signal.startswith("check.") and not self.signal_checks(signal):
+                self.report(("rules", i, "signal"), f"signal '{signal}' matches no check of any service")
+            elif isinstance(signal, str) and not signal.startswith("check."):
+                self.report(("rules", i, "signal"), f"unknown signal kind in '{signal}' (known: check.)")
+            elif isinstance(signal, str) and isinstance(rule.get("condition"), str):
+                self.rule_condition(("rules", i, "condition"), signal, rule["condition"])
+
+    def rule_condition(self, path: Path, signal: str, condition: str) -> None:
+        try:
+            names = compile_condition(condition).variables
+        except ConditionError:
+            return  # reported by the model
+        provided = set(SIGNAL_VARIABLES) | {"latency"}
+        for _service, check in self.signal_checks(signal):
+            provided |= next((CHECK_VARIABLES[k] for k in CHECK_KINDS if check.get(k) is not None), set())
+        unknown = sorted(names - provided)
+        if unknown:
+            self.report(
+                path,
+                f"'{condition}' names {', '.join(unknown)}, which signal '{signal}' does not provide "
+                f"(it has: {', '.join(sorted(provided))})",
+            )
+
+    def signal_checks(self, signal: str) -> list[tuple[str, dict[str, Any]]]:
+        """The (service, check data) pairs a `check.` signal selects."""
+        return select_checks(self.services, signal)
+
     def fallback(self) -> None:
         name = _mapping(self.data.get("project")).get("fallback_channel")
         if isinstance(name, str) and name not in self.channels:
@@ -219,4 +297,20 @@ def check_references(data: dict[str, Any]) -> list[Problem]:
     checker.services_graph()
     checker.maintenance()
     checker.fallback()
+    checker.checks(severity_names)
+    checker.rules(severity_names)
     return checker.problems
+
+
+def select_checks(services: dict[str, Any], signal: str) -> list[tuple[str, dict[str, Any]]]:
+    """Given services (plain data) and `check.NAME` or `check.SERVICE.NAME`, return the (service, check)
+    pairs it selects."""
+    target = signal.removeprefix("check.")
+    found = []
+    for service_name, service in services.items():
+        for _, check in _items(_mapping(service).get("checks")):
+            check = _mapping(check)
+            name = check.get("name")
+            if name == target or f"{service_name}.{name}" == target:
+                found.append((service_name, check))
+    return found
