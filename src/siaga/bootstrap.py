@@ -10,6 +10,7 @@ from siaga.adapters.clock import SystemClock
 from siaga.adapters.db import engine as db_engine
 from siaga.adapters.db import migrate
 from siaga.adapters.db.engine import Database
+from siaga.services.checks import CheckPlan, PlanCache
 from siaga.services.policy import Policy
 from siaga.services.ports import Clock
 from siaga.settings import Settings
@@ -25,6 +26,11 @@ class Container:
     policy: Policy
     # Called after a commit that may have queued messages (the running dispatcher registers itself).
     outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
+    plans: PlanCache = field(default_factory=PlanCache)
+
+    def check_plan(self) -> CheckPlan:
+        """The check plan of the spec in force (rows synced on first use after a reload)."""
+        return self.plans.get(uow=self.db, spec=self.spec, policy=self.policy, now=self.clock.now())
 
     def outbox_changed(self) -> None:
         for listener in self.outbox_listeners:

@@ -14,23 +14,31 @@ from siaga import __version__
 from siaga.api.auth import TokenCache
 from siaga.api.headers import SecurityHeaders
 from siaga.api.intake import FastIntake
-from siaga.api.metrics import StateCollector
-from siaga.api.routes import alerts, incidents, meta, paging
+from siaga.api.metrics import SchedulerCollector, StateCollector
+from siaga.api.routes import alerts, checks, incidents, meta, paging
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
 from siaga.runtime.batcher import IngestBatcher
 from siaga.runtime.dispatcher import Dispatcher
 from siaga.runtime.reloader import SpecReloader
+from siaga.runtime.scheduler import CheckScheduler
 from siaga.runtime.sweeper import Sweeper
 from siaga.services.incidents import InvalidInput, NotFound
 from siaga.services.ports import ConflictError
 
 
 def create_app(
-    container: Container, *, run_sweeper: bool = True, watch_spec: bool = True, dispatch: bool = True
+    container: Container,
+    *,
+    run_sweeper: bool = True,
+    watch_spec: bool = True,
+    dispatch: bool = True,
+    run_checks: bool | None = None,
 ) -> FastAPI:
+    """The app; `run_checks` (default: as `run_sweeper`) starts the probe scheduler with it."""
     reloader = SpecReloader(container, container.settings.config_path) if watch_spec else None
     sweeper = Sweeper(container, reloader=reloader)
+    scheduler = CheckScheduler(container) if (run_sweeper if run_checks is None else run_checks) else None
     batcher = IngestBatcher(container)
     dispatcher = Dispatcher(container)
 
@@ -39,6 +47,8 @@ def create_app(
         batcher.start()
         if run_sweeper:
             sweeper.start()
+        if scheduler is not None:
+            scheduler.start()
         stop = asyncio.Event()
         sending = asyncio.create_task(dispatcher.run(stop)) if dispatch else None
         if sending is not None:
@@ -50,6 +60,8 @@ def create_app(
                 container.outbox_listeners.remove(dispatcher.wake)
                 stop.set()
                 await sending
+            if scheduler is not None:
+                scheduler.stop()
             if run_sweeper:
                 sweeper.stop()
             batcher.stop()
@@ -67,8 +79,11 @@ def create_app(
     app.state.token_cache = TokenCache()
     app.state.sweeper = sweeper
     app.state.batcher = batcher
+    app.state.scheduler = scheduler
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(container))
+    if scheduler is not None:
+        registry.register(SchedulerCollector(scheduler.stats))
     app.state.registry = registry
 
     # Added first, so it runs inside SecurityHeaders: its answers carry the same headers.
@@ -95,4 +110,5 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(incidents.router)
     app.include_router(paging.router)
+    app.include_router(checks.router)
     return app

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from siaga.bootstrap import Container
+from siaga.runtime.scheduler import LAG_BOUNDS, SchedulerStats
 
 
 class StateCollector(Collector):
@@ -40,3 +46,42 @@ class StateCollector(Collector):
             "Incidents that need a post-mortem and have none attached.",
             value=pending,
         )
+
+
+class SchedulerCollector(Collector):
+    """The probe scheduler's own counters (held in memory by the scheduler, read at scrape time)."""
+
+    def __init__(self, stats: SchedulerStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        runs = CounterMetricFamily("siaga_probe_runs", "Check runs started, by kind.", labels=["kind"])
+        for kind, count in sorted(stats.runs.items()):
+            runs.add_metric([kind], count)
+        yield runs
+        cumulative, buckets = 0, []
+        for bound, count in zip((*LAG_BOUNDS, float("inf")), stats.lag_buckets, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        yield HistogramMetricFamily(
+            "siaga_probe_start_lag_seconds",
+            "Seconds between a run's scheduled start and its actual start.",
+            buckets=buckets,
+            sum_value=stats.lag_sum,
+        )
+        yield CounterMetricFamily(
+            "siaga_probe_late_runs", "Runs started more than 1 s late.", value=stats.late
+        )
+        yield CounterMetricFamily(
+            "siaga_probe_skipped_runs",
+            "Runs not started because the check's previous run was still going.",
+            value=stats.skipped,
+        )
+        yield CounterMetricFamily(
+            "siaga_check_write_errors",
+            "Batches of check results that could not be written.",
+            value=stats.write_errors,
+        )
+        yield GaugeMetricFamily("siaga_checks_scheduled", "Checks the scheduler runs.", value=stats.scheduled)
+        yield GaugeMetricFamily("siaga_probes_in_flight", "Check runs in progress.", value=stats.in_flight)

@@ -82,6 +82,14 @@ def ingest_many(
     raise AssertionError("unreachable")
 
 
+def apply(
+    store: Store, policy: Policy, submissions: Sequence[Submission], now: datetime
+) -> list[IngestResult]:
+    """Record submissions inside the caller's transaction (checks raise alerts with their own state
+    changes); the caller retries on ConflictError."""
+    return _ingest(store, policy, submissions, now)
+
+
 def _ingest(
     store: Store, policy: Policy, submissions: Sequence[Submission], now: datetime
 ) -> list[IngestResult]:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Connection
 
+from siaga.adapters.db.check_store import CheckQueries
 from siaga.adapters.db.tables import (
     alert_events,
     alerts,
@@ -35,7 +36,7 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
     return cast(Row | None, conn.execute(query).mappings().first())
 
 
-class Store:
+class Store(CheckQueries):
     """Reads and writes on ``conn``; the caller owns the transaction."""
 
     def __init__(self, conn: Connection) -> None:

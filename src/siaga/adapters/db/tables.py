@@ -234,3 +234,75 @@ job_cursors = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("position", UtcDateTime(), nullable=False),
 )
+
+# Checks known from the spec, with the state the scheduler carries between runs (so a restart keeps
+# consecutive-failure counts and open alerts). A check removed from the spec keeps its row (and history)
+# with `removed_at` set; re-adding it revives it.
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("service", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("every_s", sa.Float, nullable=False),
+    sa.Column("push_token", sa.String(64), nullable=True, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("successes", sa.Integer, nullable=False),
+    sa.Column("failing_since", UtcDateTime(), nullable=True),
+    sa.Column("alerting", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UtcDateTime(), nullable=True),
+    sa.Column("last_run_at", UtcDateTime(), nullable=True),
+    sa.Column("last_latency", sa.Float, nullable=True),
+    sa.Column("last_reason", sa.Text, nullable=True),
+    sa.Column("last_ping_at", UtcDateTime(), nullable=True),
+    sa.Column("last_ping_kind", sa.String(20), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("removed_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("service", "name"),
+)
+
+# One row per run, kept a few days (raw results); `status` is 0 up, 1 degraded, 2 down.
+check_results = sa.Table(
+    "check_results",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("check_id", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("latency", sa.Float, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_check_results_check_id_at", "check_id", "at"),
+    sa.Index("ix_check_results_at", "at"),
+)
+
+
+def _rollup(name: str) -> sa.Table:
+    """Per-minute or per-hour aggregates of results: counts and a latency histogram (siaga.domain.slo)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("check_id", sa.Integer, primary_key=True),
+        sa.Column("start", UtcDateTime(), primary_key=True),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("degraded", sa.Integer, nullable=False),
+        sa.Column("latency_sum", sa.Float, nullable=False),
+        sa.Column("histogram", Json, nullable=False),
+        sa.Index(f"ix_{name}_start", "start"),
+    )
+
+
+check_minutes = _rollup("check_minutes")
+check_hours = _rollup("check_hours")
+
+# Rule instances (one rule over one check) that are pending or firing; inactive ones have no row.
+rule_states = sa.Table(
+    "rule_states",
+    metadata,
+    sa.Column("rule", sa.String(200), primary_key=True),
+    sa.Column("instance", sa.String(400), primary_key=True),
+    sa.Column("active_since", UtcDateTime(), nullable=False),
+    sa.Column("firing", sa.Boolean, nullable=False),
+)

@@ -1,0 +1,110 @@
+"""Queries for checks: their rows and state, raw results, minute and hour rollups, rule instances."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from siaga.adapters.db.tables import check_hours, check_minutes, check_results, checks, rule_states
+from siaga.services.ports import Row
+
+_ROLLUPS = {"minute": check_minutes, "hour": check_hours}
+
+
+def _rows(conn: Connection, query: sa.Executable) -> list[Row]:
+    return cast(list[Row], list(conn.execute(query).mappings()))
+
+
+class CheckQueries:
+    """Mixed into the Store: same connection, same transaction."""
+
+    conn: Connection
+
+    def _insert_many(self, table: sa.Table, rows: Sequence[Row]) -> None:  # provided by Store
+        raise NotImplementedError
+
+    def _update_many(self, key: sa.Column[Any], rows: Sequence[Row]) -> None:  # provided by Store
+        raise NotImplementedError
+
+    def check_rows(self) -> list[Row]:
+        return _rows(self.conn, sa.select(checks).order_by(checks.c.id))
+
+    def check_rows_by_id(self, ids: Iterable[int]) -> dict[int, Row]:
+        wanted = sorted(set(ids))
+        found: dict[int, Row] = {}
+        for start in range(0, len(wanted), 500):
+            query = sa.select(checks).where(checks.c.id.in_(wanted[start : start + 500]))
+            found.update({int(row["id"]): row for row in _rows(self.conn, query)})
+        return found
+
+    def insert_check(self, values: Row) -> int:
+        result = self.conn.execute(checks.insert().values(dict(values)).returning(checks.c.id))
+        return int(result.scalar_one())
+
+    def update_checks(self, rows: Sequence[Row]) -> None:
+        """Update check rows; each row carries ``b_id`` and the same columns to set."""
+        self._update_many(checks.c.id, rows)
+
+    def check_by_token(self, token: str) -> Row | None:
+        query = sa.select(checks).where(checks.c.push_token == token, checks.c.removed_at.is_(None))
+        return cast(Row | None, self.conn.execute(query).mappings().first())
+
+    def insert_results(self, rows: Sequence[Row]) -> None:
+        self._insert_many(check_results, rows)
+
+    def results_between(self, start: datetime, end: datetime) -> list[Row]:
+        query = sa.select(
+            check_results.c.check_id, check_results.c.at, check_results.c.status, check_results.c.latency
+        ).where(check_results.c.at >= start, check_results.c.at < end)
+        return _rows(self.conn, query)
+
+    def recent_results(self, check_id: int, limit: int) -> list[Row]:
+        query = (
+            sa.select(check_results)
+            .where(check_results.c.check_id == check_id)
+            .order_by(check_results.c.at.desc())
+            .limit(limit)
+        )
+        return _rows(self.conn, query)
+
+    def insert_rollups(self, resolution: str, rows: Sequence[Row]) -> None:
+        self._insert_many(_ROLLUPS[resolution], rows)
+
+    def rollups(self, resolution: str, check_ids: Iterable[int], start: datetime, end: datetime) -> list[Row]:
+        table = _ROLLUPS[resolution]
+        query = (
+            sa.select(table)
+            .where(table.c.check_id.in_(sorted(set(check_ids))), table.c.start >= start, table.c.start < end)
+            .order_by(table.c.check_id, table.c.start)
+        )
+        return _rows(self.conn, query)
+
+    def prune_check_data(
+        self, *, results_before: datetime, minutes_before: datetime, hours_before: datetime
+    ) -> int:
+        removed = 0
+        for table, column, before in (
+            (check_results, check_results.c.at, results_before),
+            (check_minutes, check_minutes.c.start, minutes_before),
+            (check_hours, check_hours.c.start, hours_before),
+        ):
+            removed += self.conn.execute(table.delete().where(column < before)).rowcount or 0
+        return removed
+
+    def rule_states(self) -> dict[tuple[str, str], Row]:
+        return {(row["rule"], row["instance"]): row for row in _rows(self.conn, sa.select(rule_states))}
+
+    def save_rule_states(self, upserts: Sequence[Row], deletes: Sequence[tuple[str, str]]) -> None:
+        """Write pending/firing rule instances and drop inactive ones (delete, then insert: no upsert
+        dialects needed, and rows are few)."""
+        keys = [*deletes, *((row["rule"], row["instance"]) for row in upserts)]
+        for rule, instance in keys:
+            self.conn.execute(
+                rule_states.delete().where(rule_states.c.rule == rule, rule_states.c.instance == instance)
+            )
+        if upserts:
+            self.conn.execute(rule_states.insert(), [dict(row) for row in upserts])

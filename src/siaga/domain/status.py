@@ -1,0 +1,77 @@
+"""The state of each service, from its checks and its dependencies.
+
+down: a check's alert fires · degraded: a check is failing but has not reached its alert threshold, or
+reports degraded · maintenance: inside a maintenance window · impacted: fine itself, but a service it
+depends on (directly or further down) is down · up: every check passes · unknown: no check has run yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ServiceState(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    MAINTENANCE = "maintenance"
+    IMPACTED = "impacted"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    status: str  # siaga.domain.checks.Status value
+    alerting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    state: ServiceState
+    impacted_by: tuple[str, ...] = ()  # the down services this one depends on
+
+
+def _own_state(checks: Sequence[CheckView]) -> ServiceState:
+    if not checks or all(check.status == "unknown" for check in checks):
+        return ServiceState.UNKNOWN
+    if any(check.alerting for check in checks):
+        return ServiceState.DOWN
+    if any(check.status in ("down", "degraded") for check in checks):
+        return ServiceState.DEGRADED
+    return ServiceState.UP
+
+
+def service_states(
+    *,
+    depends_on: Mapping[str, Sequence[str]],
+    checks: Mapping[str, Sequence[CheckView]],
+    in_maintenance: frozenset[str] = frozenset(),
+) -> dict[str, ServiceView]:
+    """Given each service's dependencies and check views and which services are in maintenance, return
+    every service's state (a down dependency anywhere below makes a healthy service impacted)."""
+    own = {name: _own_state(checks.get(name, ())) for name in depends_on}
+    result: dict[str, ServiceView] = {}
+    for name in depends_on:
+        if name in in_maintenance:
+            result[name] = ServiceView(ServiceState.MAINTENANCE)
+            continue
+        below = _below(name, depends_on)
+        down = tuple(sorted(dep for dep in below if own.get(dep) is ServiceState.DOWN))
+        state = own[name]
+        if down and state in (ServiceState.UP, ServiceState.UNKNOWN, ServiceState.DEGRADED):
+            state = ServiceState.IMPACTED
+        result[name] = ServiceView(state, down)
+    return result
+
+
+def _below(name: str, depends_on: Mapping[str, Sequence[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(depends_on.get(name, ()))
+    while stack:
+        dep = stack.pop()
+        if dep not in seen and dep != name:
+            seen.add(dep)
+            stack.extend(depends_on.get(dep, ()))
+    return seen
