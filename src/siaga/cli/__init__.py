@@ -436,12 +436,15 @@ def token_revoke(name: str) -> None:
 
 
 # Imported here, not at the top: these commands use the helpers defined above.
+from siaga.cli.checks import checks_app, slo_app  # noqa: E402
 from siaga.cli.paging import notify_app, oncall_app, route_app, silence_app  # noqa: E402
 
 app.add_typer(silence_app, name="silence")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(route_app, name="route")
 app.add_typer(notify_app, name="notify")
+app.add_typer(checks_app, name="checks")
+app.add_typer(slo_app, name="slo")
 
 
 def main(argv: list[str] | None = None) -> None:

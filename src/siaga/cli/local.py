@@ -190,6 +190,37 @@ class LocalBackend:
         )
         return asyncio.run(_send_once(channel, config, message))
 
+    # -- checks and SLOs ----------------------------------------------------------------------------
+    def _check_plan(self) -> Any:
+        from siaga.services.check_plan import plan
+
+        return plan(uow=self.db, spec=self.spec, policy=self.policy, now=self._clock.now())
+
+    def services(self) -> list[dict[str, Any]]:
+        from siaga.services import status
+
+        return status.overview(
+            uow=self.db, spec=self.spec, policy=self.policy, plan=self._check_plan(), now=self._clock.now()
+        )
+
+    def slo_report(self, year: int, month: int) -> dict[str, Any]:
+        from siaga.services import slo_report
+
+        return slo_report.monthly(
+            uow=self.db,
+            spec=self.spec,
+            policy=self.policy,
+            plan=self._check_plan(),
+            year=year,
+            month=month,
+            now=self._clock.now(),
+        )
+
+    def slo_budgets(self) -> list[dict[str, Any]]:
+        from siaga.services import slo_report
+
+        return slo_report.budgets(uow=self.db, spec=self.spec, plan=self._check_plan(), now=self._clock.now())
+
 
 async def _send_once(channel: str, config: Channel, message: Message) -> dict[str, Any]:
     import aiohttp  # imported on use: most commands never send

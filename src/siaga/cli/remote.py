@@ -139,6 +139,20 @@ class RemoteBackend:
         data: dict[str, Any] = self._call("POST", "/api/v1/route-test", json=body).json()
         return data
 
+    def services(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._call("GET", "/api/v1/services").json()["items"]
+        return items
+
+    def slo_report(self, year: int, month: int) -> dict[str, Any]:
+        data: dict[str, Any] = self._call(
+            "GET", "/api/v1/slo/report", params={"month": f"{year:04d}-{month:02d}"}
+        ).json()
+        return data
+
+    def slo_budgets(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._call("GET", "/api/v1/slo").json()["items"]
+        return items
+
 
 def _segment(value: str) -> str:
     """``value`` as one URL path segment (a schedule name with '/' or '?' stays one name)."""

@@ -1,8 +1,8 @@
 """The state of each service, from its checks and its dependencies.
 
 down: a check's alert fires · degraded: a check is failing but has not reached its alert threshold, or
-reports degraded · maintenance: inside a maintenance window · impacted: fine itself, but a service it
-depends on (directly or further down) is down · up: every check passes · unknown: no check has run yet.
+reports degraded · maintenance: inside a maintenance window · impacted: a service it depends on (directly
+or further down) is down, whatever its own checks say (their alerts are recorded, not paged) · up: every check passes · unknown: no check has run yet.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def service_states(
         below = _below(name, depends_on)
         down = tuple(sorted(dep for dep in below if own.get(dep) is ServiceState.DOWN))
         state = own[name]
-        if down and state in (ServiceState.UP, ServiceState.UNKNOWN, ServiceState.DEGRADED):
+        if down:  # its own failures are the dependency's, and paged as the dependency's
             state = ServiceState.IMPACTED
         result[name] = ServiceView(state, down)
     return result

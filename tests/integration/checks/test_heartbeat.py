@@ -12,7 +12,7 @@ from siaga.api.app import create_app
 from siaga.bootstrap import Container
 from siaga.services import checks, incidents
 from siaga.services.checks import Run
-from tests.integration.checks.conftest import make_spec
+from tests.integration.checks.conftest import make_spec, open_incidents
 
 SPEC = make_spec(
     """
@@ -24,11 +24,6 @@ services:
         severity: SEV-3
 """
 )
-
-
-def _open_incidents(wired: Container) -> list[dict[str, object]]:
-    with wired.db.read() as store:
-        return [dict(row) for row in store.incidents(statuses=["triggered", "acknowledged"])]
 
 
 def _evaluate(wired: Container) -> checks.Recorded:
@@ -54,7 +49,7 @@ def test_a_heartbeat_that_stops_opens_an_incident_and_a_ping_resolves_it(
         assert _evaluate(wired).fired == []  # due after 1d, plus 1h of grace
         clock.advance(timedelta(minutes=2))
         assert _evaluate(wired).fired == ["nightly-report/cron"]
-        [incident] = _open_incidents(wired)
+        [incident] = open_incidents(wired)
         assert incident["severity"] == "SEV-3"
         assert incident["service"] == "nightly-report"
         assert "one was due by" in str(incident["title"])
@@ -63,7 +58,7 @@ def test_a_heartbeat_that_stops_opens_an_incident_and_a_ping_resolves_it(
         clock.advance(resolve_after := timedelta(minutes=6))
         assert resolve_after > wired.spec.project.resolve_after
         incidents.sweep(uow=wired.db, policy=wired.policy, now=clock.now())
-        assert _open_incidents(wired) == []
+        assert open_incidents(wired) == []
 
 
 def test_a_fail_ping_raises_at_once_and_start_without_success_times_out(
@@ -73,7 +68,7 @@ def test_a_fail_ping_raises_at_once_and_start_without_success_times_out(
     token = str(wired.check_plan().checks[0].push_token)
     with TestClient(create_app(wired, run_sweeper=False, dispatch=False)) as client:
         assert client.post(f"/api/v1/heartbeat/{token}/fail").status_code == 200
-        assert len(_open_incidents(wired)) == 1
+        assert len(open_incidents(wired)) == 1
         assert client.post(f"/api/v1/heartbeat/{token}").status_code == 200  # success: alert resolves
         assert client.post(f"/api/v1/heartbeat/{token}/start").status_code == 200
         clock.advance(timedelta(minutes=59))
@@ -95,10 +90,17 @@ def test_unknown_tokens_are_404_and_change_nothing(wire: Callable[..., Container
 
 def test_the_push_token_survives_a_new_plan(wire: Callable[..., Container]) -> None:
     first = wire(SPEC).check_plan().checks[0].push_token
-    again = wire(make_spec("""
+    again = (
+        wire(
+            make_spec("""
 services:
   nightly-report:
     checks:
       - {name: cron, heartbeat: {period: 12h, grace: 1h}, severity: SEV-3}
-""")).check_plan().checks[0].push_token
+""")
+        )
+        .check_plan()
+        .checks[0]
+        .push_token
+    )
     assert first == again
