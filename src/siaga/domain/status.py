@@ -2,7 +2,8 @@
 
 down: a check's alert fires · degraded: a check is failing but has not reached its alert threshold, or
 reports degraded · maintenance: inside a maintenance window · impacted: a service it depends on (directly
-or further down) is down, whatever its own checks say (their alerts are recorded, not paged) · up: every check passes · unknown: no check has run yet.
+or further down) is down, whatever its own checks say (their alerts are recorded, not paged) · up: every
+check passes · unknown: no check has run yet.
 """
 
 from __future__ import annotations
@@ -52,13 +53,19 @@ def service_states(
     """Given each service's dependencies and check views and which services are in maintenance, return
     every service's state (a down dependency anywhere below makes a healthy service impacted)."""
     own = {name: _own_state(checks.get(name, ())) for name in depends_on}
+    below = {name: _below(name, depends_on) for name in depends_on}
+    # The causes: down services with nothing down beneath them (the others are down because of these).
+    causes = {
+        name
+        for name, state in own.items()
+        if state is ServiceState.DOWN and not any(own.get(dep) is ServiceState.DOWN for dep in below[name])
+    }
     result: dict[str, ServiceView] = {}
     for name in depends_on:
         if name in in_maintenance:
             result[name] = ServiceView(ServiceState.MAINTENANCE)
             continue
-        below = _below(name, depends_on)
-        down = tuple(sorted(dep for dep in below if own.get(dep) is ServiceState.DOWN))
+        down = tuple(sorted(below[name] & causes))
         state = own[name]
         if down:  # its own failures are the dependency's, and paged as the dependency's
             state = ServiceState.IMPACTED

@@ -33,6 +33,7 @@ SIGNAL_VARIABLES = frozenset({"up", "state", "service", "check"})
 DEFAULT_EXPECT: dict[str, tuple[str, ...]] = {
     "http": ("status >= 200 && status < 400",),
     "tls": ("cert.days_left > 0",),
+    "dns": ('rcode == "NOERROR"', "size(records) > 0"),
 }
 # Kinds whose failures count as downtime in uptime and availability SLOs unless the check says otherwise.
 UPTIME_KINDS = frozenset({"http", "tcp", "dns", "heartbeat", "db"})
@@ -172,7 +173,8 @@ class Check(_Model):
     expect: list[Condition] = Field(
         [],
         description="CEL conditions that must all hold, e.g. `status == 200`, "
-        '`latency < duration("3s")`; default for http: status 200-399, for tls: cert not expired.',
+        '`latency < duration("3s")`; default for http: status 200-399, for tls: cert not expired, '
+        "for dns: NOERROR with answers.",
     )
     degraded_if: list[Condition] = Field(
         [], description="CEL conditions any of which marks the service degraded (shown, not paged)."

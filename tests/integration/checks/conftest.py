@@ -1,4 +1,4 @@
-"""A small spec with checks, on both engines, with a manual clock: the check pipeline without the scheduler."""
+"""A small spec with checks, both engines, a manual clock: the check pipeline without the scheduler."""
 
 from __future__ import annotations
 

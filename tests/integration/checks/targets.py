@@ -10,7 +10,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
@@ -21,6 +21,7 @@ from aiohttp import web
 class Behaviour:
     mode: str = "healthy"  # healthy | error | slow | hang
     slow_seconds: float = 0.4
+    paths: dict[str, str] = field(default_factory=dict)  # a mode for one path, overriding `mode`
 
 
 class _LoopThread:
@@ -40,20 +41,21 @@ class _LoopThread:
 
 @contextmanager
 def http_target() -> Iterator[tuple[str, Behaviour]]:
-    """Yield (base URL, behaviour): `/health` answers as `behaviour.mode` says."""
+    """Yield (base URL, behaviour): every path answers as `behaviour` says for it."""
     behaviour = Behaviour()
 
-    async def health(_request: web.Request) -> web.Response:
-        if behaviour.mode == "error":
+    async def health(request: web.Request) -> web.Response:
+        mode = behaviour.paths.get(request.path, behaviour.mode)
+        if mode == "error":
             return web.json_response({"status": "DOWN"}, status=500)
-        if behaviour.mode == "slow":
+        if mode == "slow":
             await asyncio.sleep(behaviour.slow_seconds)
-        if behaviour.mode == "hang":
+        if mode == "hang":
             await asyncio.sleep(30)
         return web.json_response({"status": "UP"})
 
     app = web.Application()
-    app.router.add_get("/health", health)
+    app.router.add_get("/{tail:.*}", health)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     loop = _LoopThread()
     loop.run(runner.setup())

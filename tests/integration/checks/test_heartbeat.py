@@ -42,7 +42,8 @@ def test_a_heartbeat_that_stops_opens_an_incident_and_a_ping_resolves_it(
 ) -> None:
     wired = wire(SPEC)
     token = wired.check_plan().checks[0].push_token
-    assert token is not None and len(token) >= 24
+    assert token is not None
+    assert len(token) >= 24
     with TestClient(create_app(wired, run_sweeper=False, dispatch=False)) as client:
         assert client.post(f"/api/v1/heartbeat/{token}").status_code == 200
         clock.advance(timedelta(hours=24, minutes=59))

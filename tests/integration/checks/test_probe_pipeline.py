@@ -57,7 +57,8 @@ services:
         [incident] = open_incidents(wired)
         assert incident["severity"] == "SEV-1"
         assert incident["service"] == "api-gateway"
-        assert "expected status == 200" in incident["title"] and "status=500" in incident["title"]
+        assert "expected status == 200" in incident["title"]
+        assert "status=500" in incident["title"]
         assert _states(wired) == {"api-gateway": "down"}
 
         target.mode = "healthy"
@@ -167,6 +168,10 @@ services:
     assert probe_and_record(wired).resolved == ["host/resources"]
 
 
+PG_QUERY = "select count(*) as used, current_setting('max_connections')::int as max from pg_stat_activity"
+MARIA_QUERY = "select count(*) as used, @@max_connections as max from information_schema.processlist"
+
+
 def _db_spec(pg: str, maria: str, redis: str) -> str:
     return f"""
 services:
@@ -175,11 +180,11 @@ services:
       - name: postgres
         db:
           url: "${{PG_URL}}"
-          query: "select count(*) as used, current_setting('max_connections')::int as max from pg_stat_activity"
+          query: "{PG_QUERY}"
         expect: ['row.used < row.max * {pg}']
         severity: SEV-1
       - name: mariadb
-        db: {{url: "${{MARIA_URL}}", query: "select count(*) as used, @@max_connections as max from information_schema.processlist"}}
+        db: {{url: "${{MARIA_URL}}", query: "{MARIA_QUERY}"}}
         expect: ['row.used < row.max * {maria}']
         severity: SEV-2
       - name: redis

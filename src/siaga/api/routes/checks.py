@@ -43,30 +43,39 @@ def _ping(wired: Container, token: str, kind: str) -> PlainTextResponse:
     return PlainTextResponse("OK\n")
 
 
-# The token in the URL is the credential, as with healthchecks.io's ping URLs: cron jobs and backup
-# scripts can ping with a bare `curl`, and GET works where only GET is possible.
-@router.api_route(
-    "/api/v1/heartbeat/{token}",
-    methods=["GET", "POST", "HEAD"],
-    tags=["checks"],
-    summary="Heartbeat: the job ran successfully (open; the token is the credential)",
-    response_class=PlainTextResponse,
-)
 async def heartbeat_success(wired: Wired, token: _TOKEN) -> PlainTextResponse:
+    """The job ran successfully."""
     return await run_in_threadpool(_ping, wired, token, "success")
 
 
-@router.api_route(
-    "/api/v1/heartbeat/{token}/{kind}",
-    methods=["GET", "POST", "HEAD"],
-    tags=["checks"],
-    summary="Heartbeat: the job started (`start`) or failed (`fail`)",
-    response_class=PlainTextResponse,
-)
 async def heartbeat_event(
     wired: Wired, token: _TOKEN, kind: Annotated[str, Path(pattern=r"^(start|fail|success)$")]
 ) -> PlainTextResponse:
+    """The job started (`start`), failed (`fail`) or succeeded (`success`)."""
     return await run_in_threadpool(_ping, wired, token, kind)
+
+
+# The token in the URL is the credential, as with healthchecks.io's ping URLs: cron jobs and backup
+# scripts can ping with a bare `curl`, and GET works where only GET is possible.
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/api/v1/heartbeat/{token}",
+        heartbeat_success,
+        methods=[_method],
+        tags=["checks"],
+        summary="Heartbeat ping: the job ran (open; the token is the credential)",
+        response_class=PlainTextResponse,
+        operation_id=f"heartbeat_success_{_method.lower()}",
+    )
+    router.add_api_route(
+        "/api/v1/heartbeat/{token}/{kind}",
+        heartbeat_event,
+        methods=[_method],
+        tags=["checks"],
+        summary="Heartbeat ping: the job started (start), failed (fail) or succeeded (success)",
+        response_class=PlainTextResponse,
+        operation_id=f"heartbeat_event_{_method.lower()}",
+    )
 
 
 @router.get("/api/v1/slo/report", tags=["slo"], summary="Monthly uptime and SLOs per service, pass / fail")
