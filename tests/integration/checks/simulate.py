@@ -69,8 +69,8 @@ async def _simulate(
             clock.set(minute_end)
             recorded = await loop.run_in_executor(
                 None,
-                lambda: checks.record(
-                    uow=wired.db, policy=wired.policy, plan=plan, runs=runs, now=minute_end
+                functools.partial(
+                    checks.record, uow=wired.db, policy=wired.policy, plan=plan, runs=runs, now=minute_end
                 ),
             )
             timeline.runs += len(runs)
