@@ -36,7 +36,9 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	@bash scripts/ensure-test-services.sh
+	@bash scripts/ensure-bench-tools.sh
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/probes.py
 
 clean:
 	rm -rf $(VENV) .siaga .pytest_cache .mypy_cache .ruff_cache
