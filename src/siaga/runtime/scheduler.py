@@ -116,13 +116,15 @@ class CheckScheduler:
         generation = 0
         last_flush = last_rollup = last_burn = time.monotonic()
         last_prune = 0.0
+        seen = self._container.clock.now()  # the clock at the last look: slots after it are still to run
         try:
             while not self._stop.is_set():
                 clock_now = self._container.clock.now()
                 if self._container.spec is not self._spec:
                     generation += 1
-                    heap = await self._replan(clock_now, generation)
+                    heap = await self._replan(clock_now, generation, since=seen)
                     self._ready.set()
+                seen = clock_now
                 by_id = self._by_id
                 while heap and heap[0][0] <= clock_now:
                     due, check_id, gen = heapq.heappop(heap)
@@ -169,7 +171,11 @@ class CheckScheduler:
     def _by_id(self) -> dict[int, PlannedCheck]:
         return self._plan_index
 
-    async def _replan(self, now: datetime, generation: int) -> list[tuple[datetime, int, int]]:
+    async def _replan(
+        self, now: datetime, generation: int, *, since: datetime
+    ) -> list[tuple[datetime, int, int]]:
+        """Load the plan of the spec in force and lay out each check's next slot after ``since`` (the
+        previous look at the clock), so a reload drops no slot that fell due meanwhile."""
         wired = self._container
         spec = wired.spec  # read before planning: a reload meanwhile is noticed on the next tick
         loop = asyncio.get_running_loop()
@@ -182,7 +188,7 @@ class CheckScheduler:
         self._plan_index = new_plan.by_id()
         self._spec = spec
         self.stats.scheduled = len(new_plan.checks)
-        heap = [(next_run(c.key, c.every, now), c.id, generation) for c in new_plan.checks]
+        heap = [(next_run(c.key, c.every, since), c.id, generation) for c in new_plan.checks]
         if generation == 1:
             # At start, run every check once soon (spread over a few seconds) instead of waiting up to a
             # whole interval for its first grid slot: an hourly certificate check answers in seconds.
