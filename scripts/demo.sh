@@ -4,6 +4,7 @@ set -euo pipefail
 export SIAGA_DATA_DIR=${SIAGA_DATA_DIR:-.siaga}
 port=${SIAGA_PORT:-8080}
 bin=.venv/bin
+export DEMO_API_URL=${DEMO_API_URL:-http://127.0.0.1:$port}  # the demo's "api" check probes this Siaga
 mkdir -p "$SIAGA_DATA_DIR"
 token_file="$SIAGA_DATA_DIR/demo-admin.token"
 if [ ! -s "$token_file" ]; then
@@ -16,5 +17,6 @@ Siaga demo — spec examples/demo/siaga.yaml, data in $SIAGA_DATA_DIR/
   token:     export SIAGA_TOKEN=\$(cat $token_file)   (admin; kept in $token_file)
   try:       .venv/bin/siaga alert send --server http://127.0.0.1:$port -l alertname=DatabaseDown -l service=database -l severity=critical
              .venv/bin/siaga incidents list --server http://127.0.0.1:$port
+             .venv/bin/siaga checks list --server http://127.0.0.1:$port
 MSG
 exec "$bin/siaga" run --config examples/demo/siaga.yaml --port "$port"
