@@ -75,7 +75,7 @@ def test_one_failed_probe_does_not_page_five_do_and_it_clears(
 
     clock.advance(timedelta(minutes=30))  # healthy since: the 5-minute window is clean again
     _store(wired, _minutes(plan, clock.now() - timedelta(minutes=30), 30, failed=set()))
-    # The 5m and 30m windows are clean: the two pages resolve; 2h and 6h still hold the failures: tickets stay.
+    # The 5m and 30m windows are clean: both pages resolve; 2h and 6h still hold the failures: tickets stay.
     assert _burn(wired) == 2
     with wired.db.read() as store:
         latest = store.alert_log(limit=2)
