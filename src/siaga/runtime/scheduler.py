@@ -247,7 +247,7 @@ class CheckScheduler:
         try:
             rollups.roll_up(uow=wired.db, now=wired.clock.now(), settle=self._settle())
             if prune:
-                rollups.prune(uow=wired.db, now=wired.clock.now())
+                rollups.prune(uow=wired.db, now=wired.clock.now(), retention=wired.spec.project.retention)
         except Exception:
             log.exception("check rollup failed; it runs again later")
 

@@ -4,8 +4,10 @@ Rolling up runs behind a cursor per resolution (job_cursors), moved in the same 
 writes, so every minute is rolled up exactly once, also across crashes. A minute is rolled up only once all
 runs that started in it can have finished (`settle`: the longest timeout plus a margin).
 
-Retention: raw results 7 days, minutes 35 days (the longest SLO window we expect, 30 days, plus margin;
-burn-rate windows need at most 3 days), hours 400 days (uptime bars, monthly reports a year back).
+Retention (`project.retention`): by default raw results 7 days, minutes 35 days (the longest SLO window we
+expect, 30 days, plus margin; burn-rate windows need at most 3 days), hours 400 days (uptime history,
+monthly reports a year back). Minutes cost about 200 KiB per check per day (docs/benchmarks.md), which is why
+they are not kept as long as hours by default.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from typing import Any
 
 from siaga.domain.slo import LATENCY_BOUNDS, MinuteSample, histogram_index
 from siaga.services.ports import Row, UnitOfWork
+from siaga.spec.models import Retention
 
-KEEP_RESULTS = timedelta(days=7)
-KEEP_MINUTES = timedelta(days=35)
-KEEP_HOURS = timedelta(days=400)
+KEEP_RESULTS = Retention().results  # how far back a first roll-up looks
 _MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
 _MAX_SPAN = timedelta(hours=6)  # most raw time rolled up per transaction (catch-up after downtime)
@@ -87,7 +88,7 @@ def roll_up(*, uow: UnitOfWork, now: datetime, settle: timedelta) -> int:
             store.set_job_cursor("rollup.minutes", end)
             written = len(rows)
         hour_limit = _floor(end, _HOUR)
-        hour_start = store.job_cursor("rollup.hours") or hour_limit - KEEP_MINUTES
+        hour_start = store.job_cursor("rollup.hours") or hour_limit - KEEP_RESULTS
         if hour_limit > hour_start:
             minutes = store.rollups("minute", _all_ids(store), hour_start, hour_limit)
             store.insert_rollups("hour", merge_rows(minutes, _HOUR))
@@ -99,13 +100,13 @@ def _all_ids(store: Any) -> list[int]:
     return [int(row["id"]) for row in store.check_rows()]
 
 
-def prune(*, uow: UnitOfWork, now: datetime) -> int:
+def prune(*, uow: UnitOfWork, now: datetime, retention: Retention) -> int:
     """Delete results, minutes and hours past their retention; return how many rows went."""
     with uow.transaction() as store:
         return store.prune_check_data(
-            results_before=now - KEEP_RESULTS,
-            minutes_before=now - KEEP_MINUTES,
-            hours_before=now - KEEP_HOURS,
+            results_before=now - retention.results,
+            minutes_before=now - retention.minutes,
+            hours_before=now - retention.hours,
         )
 
 

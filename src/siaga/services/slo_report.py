@@ -1,7 +1,8 @@
 """SLOs and uptime from the checks' rollups: error budgets now, monthly reports, burn-rate alerts.
 
-Months within the minute rollups' retention (35 days) are computed minute by minute; older months from the
-hour rollups, where an hour with any failed run counts as an hour down (coarser, and said in the report).
+Months within the minute rollups' retention (`project.retention.minutes`, 35 days) are computed minute by
+minute; older months from the hour rollups, where an hour with any failed run counts as an hour down
+(coarser, and said in the report).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def monthly(
     whether each of its availability SLOs' objectives held over that month."""
     zone = ZoneInfo(spec.project.timezone)
     start, end = slo.monthly_bounds(year, month, zone)
-    resolution = "minute" if start >= now - rollups.KEEP_MINUTES else "hour"
+    resolution = "minute" if start >= now - spec.project.retention.minutes else "hour"
     services = []
     for service, svc in spec.services.items():
         counted = [c for c in plan.checks if c.service == service and c.spec.uptime]

@@ -37,6 +37,20 @@ MatcherText = Annotated[str, AfterValidator(_matcher)]
 NotifyTarget = Annotated[str, Field(min_length=1)]
 
 
+class Retention(_Model):
+    """How long check data is kept (see docs/checks.md for what each is used for)."""
+
+    results: Duration = Field(
+        parse_duration("7d"), ge=parse_duration("4d"), description="Raw check results (at least 4 days)."
+    )
+    minutes: Duration = Field(
+        parse_duration("35d"),
+        description="Per-minute rollups: SLO windows, burn rates and monthly reports need them; months "
+        "older than this are reported from hours.",
+    )
+    hours: Duration = Field(parse_duration("400d"), description="Per-hour rollups: uptime history.")
+
+
 class Project(_Model):
     """Who this spec is for and the clock it reads."""
 
@@ -62,6 +76,7 @@ class Project(_Model):
         description="Channel that hears about a channel that keeps failing (a key of `channels`); "
         "without it such failures only reach the timeline, the log and /metrics.",
     )
+    retention: Retention = Field(default_factory=Retention, description="How long check data is kept.")
 
 
 class Severity(_Model):
