@@ -43,7 +43,7 @@ def test_validate_accepts_the_fragment_and_the_demo(cli: Siaga) -> None:
     assert fragment.err == ""
     # The demo promises to validate with no environment set: every secret has a default.
     demo = ok(cli("validate", DEMO, spec_env=False))
-    assert demo.out.strip() == f"{DEMO}: valid (2 services, 3 severities, 2 channels, 3 routes)"
+    assert demo.out.strip() == f"{DEMO}: valid (3 services, 3 severities, 2 channels, 3 routes)"
 
 
 # BASE and its env are shared with the spec tests: text appended to BASE starts on line 11.

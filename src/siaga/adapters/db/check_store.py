@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from siaga.adapters.db.tables import check_hours, check_minutes, check_results, checks, rule_states
+from siaga.domain.slo import LATENCY_BOUNDS
 from siaga.services.ports import Row
 
 _ROLLUPS = {"minute": check_minutes, "hour": check_hours}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+
+
+def _to_minute(at: datetime) -> int:
+    return (at - _EPOCH) // _MINUTE
+
+
+def _from_minute(minute: int) -> datetime:
+    return _EPOCH + minute * _MINUTE
+
+
+def _packed(histogram: Sequence[int]) -> list[int]:
+    """The histogram without trailing zeros (most minutes hold one run: one non-zero bucket)."""
+    end = len(histogram)
+    while end and not histogram[end - 1]:
+        end -= 1
+    return list(histogram[:end])
 
 
 def _rows(conn: Connection, query: sa.Executable) -> list[Row]:
@@ -62,37 +81,57 @@ class CheckQueries:
         ).where(check_results.c.at >= start, check_results.c.at < end)
         return _rows(self.conn, query)
 
-    def recent_results(self, check_id: int, limit: int) -> list[Row]:
-        query = (
-            sa.select(check_results)
-            .where(check_results.c.check_id == check_id)
-            .order_by(check_results.c.at.desc())
-            .limit(limit)
-        )
-        return _rows(self.conn, query)
-
     def insert_rollups(self, resolution: str, rows: Sequence[Row]) -> None:
-        self._insert_many(_ROLLUPS[resolution], rows)
+        """Insert rollup rows given with `start` (a datetime) and the full histogram."""
+        stored = [
+            {
+                **{k: v for k, v in row.items() if k not in ("start", "histogram")},
+                "minute": _to_minute(row["start"]),
+                "histogram": _packed(row["histogram"]),
+            }
+            for row in rows
+        ]
+        self._insert_many(_ROLLUPS[resolution], stored)
 
     def rollups(self, resolution: str, check_ids: Iterable[int], start: datetime, end: datetime) -> list[Row]:
+        """Rollup rows of these checks in [start, end), each with `start` and the full histogram."""
         table = _ROLLUPS[resolution]
         query = (
             sa.select(table)
-            .where(table.c.check_id.in_(sorted(set(check_ids))), table.c.start >= start, table.c.start < end)
-            .order_by(table.c.check_id, table.c.start)
+            .where(
+                table.c.check_id.in_(sorted(set(check_ids))),
+                table.c.minute >= -((_EPOCH - start) // _MINUTE),  # buckets starting at or after `start`
+                table.c.minute < -((_EPOCH - end) // _MINUTE),  # ... and before `end`
+            )
+            .order_by(table.c.check_id, table.c.minute)
         )
-        return _rows(self.conn, query)
+        width = len(LATENCY_BOUNDS) + 1
+        found: list[Row] = []
+        for row in self.conn.execute(query).mappings():
+            histogram = list(row["histogram"])
+            found.append(
+                {
+                    **{k: v for k, v in row.items() if k not in ("minute", "histogram")},
+                    "start": _from_minute(int(row["minute"])),
+                    "histogram": histogram + [0] * (width - len(histogram)),
+                }
+            )
+        return found
 
     def prune_check_data(
         self, *, results_before: datetime, minutes_before: datetime, hours_before: datetime
     ) -> int:
-        removed = 0
-        for table, column, before in (
-            (check_results, check_results.c.at, results_before),
-            (check_minutes, check_minutes.c.start, minutes_before),
-            (check_hours, check_hours.c.start, hours_before),
-        ):
-            removed += self.conn.execute(table.delete().where(column < before)).rowcount or 0
+        deleted = self.conn.execute(check_results.delete().where(check_results.c.at < results_before))
+        removed = deleted.rowcount or 0
+        # Rollups have no index on time alone: delete check by check along the primary key.
+        ids = list(self.conn.execute(sa.select(checks.c.id)).scalars())
+        for table, before in ((check_minutes, minutes_before), (check_hours, hours_before)):
+            limit = _to_minute(before)
+            for start in range(0, len(ids), 500):
+                statement = table.delete().where(
+                    table.c.check_id.in_(ids[start : start + 500]), table.c.minute < limit
+                )
+                removed += self.conn.execute(statement).rowcount or 0
         return removed
 
     def rule_states(self) -> dict[tuple[str, str], Row]:

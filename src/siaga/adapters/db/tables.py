@@ -273,24 +273,27 @@ check_results = sa.Table(
     sa.Column("status", sa.SmallInteger, nullable=False),
     sa.Column("latency", sa.Float, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
-    sa.Index("ix_check_results_check_id_at", "check_id", "at"),
     sa.Index("ix_check_results_at", "at"),
 )
 
 
 def _rollup(name: str) -> sa.Table:
-    """Per-minute or per-hour aggregates of results: counts and a latency histogram (siaga.domain.slo)."""
+    """Per-minute or per-hour aggregates of results: counts and a latency histogram (siaga.domain.slo).
+
+    Kept small, as there is one row per check and minute: the bucket start as whole minutes since the Unix
+    epoch, the histogram as a JSON list without its trailing zeros, and on SQLite no rowid (the primary
+    key is the table), so each row is stored once."""
     return sa.Table(
         name,
         metadata,
-        sa.Column("check_id", sa.Integer, primary_key=True),
-        sa.Column("start", UtcDateTime(), primary_key=True),
+        sa.Column("check_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("minute", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("count", sa.Integer, nullable=False),
         sa.Column("failures", sa.Integer, nullable=False),
         sa.Column("degraded", sa.Integer, nullable=False),
         sa.Column("latency_sum", sa.Float, nullable=False),
         sa.Column("histogram", Json, nullable=False),
-        sa.Index(f"ix_{name}_start", "start"),
+        sqlite_with_rowid=False,
     )
 
 

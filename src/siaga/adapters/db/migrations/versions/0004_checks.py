@@ -19,8 +19,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "check_hours",
-        sa.Column("check_id", sa.Integer(), nullable=False),
-        sa.Column("start", UtcDateTime(), nullable=False),
+        sa.Column("check_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("minute", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("degraded", sa.Integer(), nullable=False),
@@ -30,15 +30,13 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("check_id", "start", name=op.f("pk_check_hours")),
+        sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_hours")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("check_hours", schema=None) as batch_op:
-        batch_op.create_index("ix_check_hours_start", ["start"], unique=False)
-
     op.create_table(
         "check_minutes",
-        sa.Column("check_id", sa.Integer(), nullable=False),
-        sa.Column("start", UtcDateTime(), nullable=False),
+        sa.Column("check_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("minute", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("degraded", sa.Integer(), nullable=False),
@@ -48,11 +46,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("check_id", "start", name=op.f("pk_check_minutes")),
+        sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_minutes")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("check_minutes", schema=None) as batch_op:
-        batch_op.create_index("ix_check_minutes_start", ["start"], unique=False)
-
     op.create_table(
         "check_results",
         sa.Column(
@@ -67,7 +63,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("check_results", schema=None) as batch_op:
         batch_op.create_index("ix_check_results_at", ["at"], unique=False)
-        batch_op.create_index("ix_check_results_check_id_at", ["check_id", "at"], unique=False)
 
     op.create_table(
         "checks",
@@ -108,15 +103,7 @@ def downgrade() -> None:
     op.drop_table("rule_states")
     op.drop_table("checks")
     with op.batch_alter_table("check_results", schema=None) as batch_op:
-        batch_op.drop_index("ix_check_results_check_id_at")
         batch_op.drop_index("ix_check_results_at")
-
     op.drop_table("check_results")
-    with op.batch_alter_table("check_minutes", schema=None) as batch_op:
-        batch_op.drop_index("ix_check_minutes_start")
-
     op.drop_table("check_minutes")
-    with op.batch_alter_table("check_hours", schema=None) as batch_op:
-        batch_op.drop_index("ix_check_hours_start")
-
     op.drop_table("check_hours")
