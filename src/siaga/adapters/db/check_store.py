@@ -26,12 +26,17 @@ def _from_minute(minute: int) -> datetime:
     return _EPOCH + minute * _MINUTE
 
 
-def _packed(histogram: Sequence[int]) -> list[int]:
-    """The histogram without trailing zeros (most minutes hold one run: one non-zero bucket)."""
+def _packed(histogram: Sequence[int]) -> str:
+    """The histogram as comma-separated counts without trailing zeros (most minutes hold one run)."""
     end = len(histogram)
     while end and not histogram[end - 1]:
         end -= 1
-    return list(histogram[:end])
+    return ",".join(str(count) for count in histogram[:end])
+
+
+def _unpacked(text: str, width: int) -> list[int]:
+    counts = [int(part) for part in text.split(",")] if text else []
+    return counts + [0] * (width - len(counts))
 
 
 def _rows(conn: Connection, query: sa.Executable) -> list[Row]:
@@ -108,12 +113,11 @@ class CheckQueries:
         width = len(LATENCY_BOUNDS) + 1
         found: list[Row] = []
         for row in self.conn.execute(query).mappings():
-            histogram = list(row["histogram"])
             found.append(
                 {
                     **{k: v for k, v in row.items() if k not in ("minute", "histogram")},
                     "start": _from_minute(int(row["minute"])),
-                    "histogram": histogram + [0] * (width - len(histogram)),
+                    "histogram": _unpacked(row["histogram"], width),
                 }
             )
         return found

@@ -6,7 +6,6 @@ Revises: 0003
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from siaga.adapters.db.tables import UtcDateTime
 
@@ -25,11 +24,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("degraded", sa.Integer(), nullable=False),
         sa.Column("latency_sum", sa.Float(), nullable=False),
-        sa.Column(
-            "histogram",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("histogram", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_hours")),
         sqlite_with_rowid=False,
     )
@@ -41,11 +36,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("degraded", sa.Integer(), nullable=False),
         sa.Column("latency_sum", sa.Float(), nullable=False),
-        sa.Column(
-            "histogram",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("histogram", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_minutes")),
         sqlite_with_rowid=False,
     )
