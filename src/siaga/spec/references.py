@@ -61,6 +61,14 @@ class _Checker:
                     (*path, i), f"unknown notify target '{target}': not a channel, person or oncall:schedule"
                 )
 
+    def unique(self, seen: set[str], path: Path, name: Any, what: str, where: str = "") -> None:
+        """Report `name` when already in `seen` ("duplicate <what> '<name>'<where>"), then remember it."""
+        if not isinstance(name, str):
+            return
+        if name in seen:
+            self.report(path, f"duplicate {what} '{name}'{where}")
+        seen.add(name)
+
     def escalation_ref(self, path: Path, name: Any) -> None:
         if isinstance(name, str) and name not in self.escalations:
             self.report(path, f"unknown escalation '{name}' " + _defined("escalations", self.escalations))
@@ -189,11 +197,7 @@ class _Checker:
         seen: set[str] = set()
         for i, window in _items(self.data.get("maintenance")):
             window = _mapping(window)
-            name = window.get("name")
-            if isinstance(name, str):
-                if name in seen:
-                    self.report(("maintenance", i, "name"), f"duplicate maintenance window name '{name}'")
-                seen.add(name)
+            self.unique(seen, ("maintenance", i, "name"), window.get("name"), "maintenance window name")
             for j, service in _items(window.get("services")):
                 if isinstance(service, str) and service != "*" and service not in self.services:
                     self.report(
@@ -223,11 +227,7 @@ class _Checker:
             for i, slo in _items(service.get("slos")):
                 slo = _mapping(slo)
                 path = ("services", service_name, "slos", i)
-                name = slo.get("name")
-                if isinstance(name, str):
-                    if name in seen:
-                        self.report((*path, "name"), f"duplicate SLO name '{name}' in '{service_name}'")
-                    seen.add(name)
+                self.unique(seen, (*path, "name"), slo.get("name"), "SLO name", f" in '{service_name}'")
                 for j, check_name in _items(slo.get("checks")):
                     if isinstance(check_name, str) and check_name not in checks:
                         self.report(
@@ -244,11 +244,7 @@ class _Checker:
         seen: set[str] = set()
         for i, rule in _items(self.data.get("rules")):
             rule = _mapping(rule)
-            name = rule.get("name")
-            if isinstance(name, str):
-                if name in seen:
-                    self.report(("rules", i, "name"), f"duplicate rule name '{name}'")
-                seen.add(name)
+            self.unique(seen, ("rules", i, "name"), rule.get("name"), "rule name")
             self.severity_ref(("rules", i, "severity"), rule.get("severity"), severity_names)
             signal = rule.get("signal")
             if isinstance(signal, str) and signal.startswith("check.") and not self.signal_checks(signal):

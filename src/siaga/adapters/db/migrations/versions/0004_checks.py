@@ -16,30 +16,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "check_hours",
-        sa.Column("check_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("minute", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("degraded", sa.Integer(), nullable=False),
-        sa.Column("latency_sum", sa.Float(), nullable=False),
-        sa.Column("histogram", sa.String(length=200), nullable=False),
-        sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_hours")),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "check_minutes",
-        sa.Column("check_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("minute", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("degraded", sa.Integer(), nullable=False),
-        sa.Column("latency_sum", sa.Float(), nullable=False),
-        sa.Column("histogram", sa.String(length=200), nullable=False),
-        sa.PrimaryKeyConstraint("check_id", "minute", name=op.f("pk_check_minutes")),
-        sqlite_with_rowid=False,
-    )
+    for name in ("check_hours", "check_minutes"):
+        op.create_table(
+            name,
+            sa.Column("check_id", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column("minute", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column("count", sa.Integer(), nullable=False),
+            sa.Column("failures", sa.Integer(), nullable=False),
+            sa.Column("degraded", sa.Integer(), nullable=False),
+            sa.Column("latency_sum", sa.Float(), nullable=False),
+            sa.Column("histogram", sa.String(length=200), nullable=False),
+            sa.PrimaryKeyConstraint("check_id", "minute", name=op.f(f"pk_{name}")),
+            sqlite_with_rowid=False,
+        )
     op.create_table(
         "check_results",
         sa.Column(
