@@ -54,8 +54,8 @@ def measure(engine_name: str, checks: int) -> dict[str, float]:
         migrate.upgrade(engine)
         db = Database(engine)
         with db.transaction() as store:
-            ids = [
-                store.insert_check(
+            store.insert_checks(
+                [
                     {
                         "service": f"svc-{i // 10}",
                         "name": f"check-{i}",
@@ -67,9 +67,10 @@ def measure(engine_name: str, checks: int) -> dict[str, float]:
                         "alerting": False,
                         "created_at": T0,
                     }
-                )
-                for i in range(checks)
-            ]
+                    for i in range(checks)
+                ]
+            )
+            ids = [int(row["id"]) for row in store.check_rows()]
         rng = random.Random(7)
         for minute in range(0, 1440, 60):  # an hour of results per transaction, as the writer batches
             rows = [

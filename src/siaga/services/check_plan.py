@@ -84,6 +84,7 @@ def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> Check
         ids: dict[tuple[str, str], int] = {}
         tokens: dict[tuple[str, str], str | None] = {}
         updates: list[dict[str, Any]] = []
+        new: list[dict[str, Any]] = []
         for key, check in wanted.items():
             row = rows.get(key)
             token = None
@@ -92,7 +93,7 @@ def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> Check
                 token = pinned.get_secret_value() if pinned else (row or {}).get("push_token")
                 token = token or secrets.token_urlsafe(24)
             if row is None:
-                ids[key] = store.insert_check(
+                new.append(
                     {
                         "service": key[0],
                         "name": key[1],
@@ -120,14 +121,17 @@ def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> Check
                 if changes:
                     updates.append({"b_id": row["id"], **_full(row, changes)})
             tokens[key] = token
-        for key, row in rows.items():
-            if key not in wanted and row["removed_at"] is None:
-                updates.append({"b_id": row["id"], **_full(row, {"removed_at": now, "push_token": None})})
-        for update in updates:  # rows differ in the columns they set; few, and only on spec changes
-            store.update_checks([update])
-        removed_alerting = [row for key, row in rows.items() if key not in wanted and row["alerting"]]
-        if removed_alerting:
-            _resolve_removed(store, policy, removed_alerting, now)
+        gone = [row for key, row in rows.items() if key not in wanted and row["removed_at"] is None]
+        updates += [
+            {"b_id": row["id"], **_full(row, {"removed_at": now, "push_token": None, "alerting": False})}
+            for row in gone
+        ]
+        store.update_checks(updates)
+        if new:
+            store.insert_checks(new)
+            ids |= {(row["service"], row["name"]): int(row["id"]) for row in store.check_rows()}
+        if alerting := [row for row in gone if row["alerting"]]:
+            _resolve_removed(store, policy, alerting, now)
     planned = []
     for (service, name), check in wanted.items():
         svc = spec.services[service]
@@ -176,7 +180,16 @@ def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> Check
 def _full(row: Row, changes: Mapping[str, Any]) -> dict[str, Any]:
     return {
         name: changes.get(name, row[name])
-        for name in ("kind", "every_s", "push_token", "removed_at", "created_at", "status", "failures")
+        for name in (
+            "kind",
+            "every_s",
+            "push_token",
+            "removed_at",
+            "created_at",
+            "status",
+            "failures",
+            "alerting",
+        )
     }
 
 

@@ -105,3 +105,22 @@ services:
         .push_token
     )
     assert first == again
+
+
+def test_removing_a_firing_check_resolves_its_alert_once(wire: Callable[..., Container]) -> None:
+    wired = wire(SPEC)
+    token = str(wired.check_plan().checks[0].push_token)
+    with TestClient(create_app(wired, run_sweeper=False, dispatch=False)) as client:
+        assert client.post(f"/api/v1/heartbeat/{token}/fail").status_code == 200
+    other = make_spec("""
+services:
+  nightly-report: {}
+""")
+    for _ in range(2):  # a second plan of the same spec changes nothing more
+        assert wire(other).check_plan().checks == ()
+    with wired.db.read() as store:
+        [row] = store.check_rows()
+        statuses = [event["status"] for event in store.alert_log(limit=10)]
+    assert row["removed_at"] is not None
+    assert row["alerting"] is False
+    assert statuses == ["resolved", "firing"]  # newest first: one resolve, not one per plan

@@ -65,9 +65,8 @@ class CheckQueries:
             found.update({int(row["id"]): row for row in _rows(self.conn, query)})
         return found
 
-    def insert_check(self, values: Row) -> int:
-        result = self.conn.execute(checks.insert().values(dict(values)).returning(checks.c.id))
-        return int(result.scalar_one())
+    def insert_checks(self, rows: Sequence[Row]) -> None:
+        self._insert_many(checks, rows)
 
     def update_checks(self, rows: Sequence[Row]) -> None:
         """Update check rows; each row carries ``b_id`` and the same columns to set."""
