@@ -212,7 +212,8 @@ class CheckScheduler:
                 timeout = check.spec.timeout.total_seconds()
                 try:
                     # The prober keeps its own timeout; this one only guards against a prober bug.
-                    result = await asyncio.wait_for(prober.probe(check.spec.probe, timeout), timeout + 5)
+                    async with asyncio.timeout(timeout + 5):
+                        result = await prober.probe(check.spec.probe, timeout)
                 except TimeoutError:
                     result = ProbeResult(ok=False, latency=timeout, error=f"timed out after {timeout:g}s")
                 except Exception as error:

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,9 @@ class HttpProber:
     def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
         self._session = session
         self._owns_session = session is None
+        # Each check's URL and headers, worked out on its first run (the settings objects live as long as
+        # the plan; a reload brings new ones, and the cache is cleared when it outgrows them).
+        self._prepared: dict[int, _Prepared] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -53,8 +57,13 @@ class HttpProber:
         if not isinstance(settings, HttpProbe):
             raise TypeError(f"HttpProber cannot probe {type(settings).__name__}")
         started = time.perf_counter()
+        prepared = self._prepared.get(id(settings))
+        if prepared is None or prepared.settings is not settings:
+            if len(self._prepared) > 100_000:
+                self._prepared.clear()
+            prepared = self._prepared[id(settings)] = _prepare(settings)
         try:
-            variables = await _request(self._client(), settings, timeout)
+            variables = await _request(self._client(), prepared, timeout)
         except TimeoutError:
             return ProbeResult(False, time.perf_counter() - started, f"timed out after {timeout:g}s")
         except aiohttp.ClientError as exc:
@@ -67,7 +76,15 @@ class HttpProber:
             self._session = None
 
 
-async def _request(session: aiohttp.ClientSession, settings: HttpProbe, timeout: float) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    settings: HttpProbe
+    url: URL
+    headers: CIMultiDict[str]
+    body: bytes | None
+
+
+def _prepare(settings: HttpProbe) -> _Prepared:
     url = URL(settings.url)
     headers = CIMultiDict({"User-Agent": USER_AGENT})
     headers.update(settings.headers)  # the spec's own, case-insensitively replacing ours
@@ -81,18 +98,28 @@ async def _request(session: aiohttp.ClientSession, settings: HttpProbe, timeout:
         headers["Authorization"] = aiohttp.encode_basic_auth(settings.basic_auth.username, password)
     if settings.bearer_token is not None:
         headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+    body = settings.body.encode() if settings.body is not None else None
+    return _Prepared(settings, url, headers, body)
+
+
+# The probe's own asyncio.timeout bounds the whole request; aiohttp's is switched off (one timer, not two).
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+async def _request(session: aiohttp.ClientSession, prepared: _Prepared, timeout: float) -> dict[str, Any]:
+    settings = prepared.settings
     async with (
         asyncio.timeout(timeout),
         session.request(
             settings.method,
-            url,
-            headers=headers,
-            data=settings.body.encode() if settings.body is not None else None,
+            prepared.url,
+            headers=prepared.headers,
+            data=prepared.body,
             allow_redirects=settings.follow_redirects,
             raise_for_status=False,  # an injected session may raise for 4xx/5xx: here they are answers
             max_redirects=MAX_REDIRECTS,
             ssl=settings.verify_tls,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=_NO_CLIENT_TIMEOUT,
         ) as response,
     ):
         body = await _read_body(response, settings.max_body)
