@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from siaga import __version__
@@ -25,6 +26,7 @@ from siaga.runtime.scheduler import CheckScheduler
 from siaga.runtime.sweeper import Sweeper
 from siaga.services.incidents import InvalidInput, NotFound
 from siaga.services.ports import ConflictError
+from siaga.web.templating import STATIC
 
 
 def create_app(
@@ -111,4 +113,5 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(paging.router)
     app.include_router(checks.router)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
     return app
