@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install (as root, when missing) and start what the test suite talks to: PostgreSQL, MariaDB and a real
-# Alertmanager. A service that cannot be had fails the run: tests never skip for a missing service.
+# Install (as root, when missing) and start what the test suite talks to: PostgreSQL, MariaDB, Redis, a real
+# Alertmanager and chromium for the browser tests. A service that cannot be had fails the run: tests never skip for a missing service.
 set -euo pipefail
 
 need=()
@@ -8,6 +8,8 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # browser tests (Playwright drives Debian's chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -47,4 +49,12 @@ if ! my_up && [ "$(id -u)" = 0 ]; then
   mariadb -u root -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;" >/dev/null 2>&1 || true
 fi
 my_up || { echo "MariaDB does not answer on 127.0.0.1:3306" >&2; exit 1; }
-echo "test services: PostgreSQL, MariaDB up; Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1 | awk '{print $3}')"
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! redis_up; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+fi
+redis_up || { echo "Redis does not answer on 127.0.0.1:6379" >&2; exit 1; }
+echo "test services: PostgreSQL, MariaDB, Redis up; Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1 | awk '{print $3}')"
