@@ -24,8 +24,12 @@ from siaga.runtime.dispatcher import Dispatcher
 from siaga.runtime.reloader import SpecReloader
 from siaga.runtime.scheduler import CheckScheduler
 from siaga.runtime.sweeper import Sweeper
+from siaga.runtime.telegram_bot import TelegramCommands
 from siaga.services.incidents import InvalidInput, NotFound
 from siaga.services.ports import ConflictError
+from siaga.web import pages, status_page
+from siaga.web.auth_routes import router as auth_router
+from siaga.web.session import NotAllowed, not_allowed_page
 from siaga.web.templating import STATIC
 
 
@@ -53,6 +57,7 @@ def create_app(
             scheduler.start()
         stop = asyncio.Event()
         sending = asyncio.create_task(dispatcher.run(stop)) if dispatch else None
+        commands = asyncio.create_task(TelegramCommands(container).run(stop)) if dispatch else None
         if sending is not None:
             container.outbox_listeners.append(dispatcher.wake)
         try:
@@ -62,6 +67,8 @@ def create_app(
                 container.outbox_listeners.remove(dispatcher.wake)
                 stop.set()
                 await sending
+            if commands is not None:
+                await commands
             if scheduler is not None:
                 scheduler.stop()
             if run_sweeper:
@@ -113,5 +120,9 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(paging.router)
     app.include_router(checks.router)
+    app.include_router(pages.router)
+    app.include_router(auth_router)
+    app.add_exception_handler(NotAllowed, not_allowed_page)
+    app.include_router(status_page.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
     return app

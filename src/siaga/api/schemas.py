@@ -146,6 +146,7 @@ class AlertmanagerWebhook(BaseModel):
 class Note(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: Annotated[Text, StringConstraints(min_length=1, max_length=20000)]
+    public: bool = Field(False, description="Also shown on the public status page as an update.")
 
 
 class Assignment(BaseModel):

@@ -263,15 +263,19 @@ def incidents_reopen(
 def incidents_note(
     incident_id: int,
     text: str,
+    public: Annotated[
+        bool, typer.Option("--public", help="Also show it on the public status page as an update.")
+    ] = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Add a note to an incident's timeline."""
+    """Add a note to an incident's timeline (--public: also a status page update)."""
     if not text.strip():
         raise UserError("the note is empty")
-    _act(incident_id, "notes", {"text": text}, as_json, backend(config, server, token))
+    body: dict[str, Any] = {"text": text, "public": True} if public else {"text": text}
+    _act(incident_id, "notes", body, as_json, backend(config, server, token))
 
 
 @incidents_app.command("assign")
@@ -438,6 +442,7 @@ def token_revoke(name: str) -> None:
 # Imported here, not at the top: these commands use the helpers defined above.
 from siaga.cli.checks import checks_app, slo_app  # noqa: E402
 from siaga.cli.paging import notify_app, oncall_app, route_app, silence_app  # noqa: E402
+from siaga.cli.users import user_app  # noqa: E402
 
 app.add_typer(silence_app, name="silence")
 app.add_typer(oncall_app, name="oncall")
@@ -445,6 +450,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(notify_app, name="notify")
 app.add_typer(checks_app, name="checks")
 app.add_typer(slo_app, name="slo")
+app.add_typer(user_app, name="user")
 
 
 def main(argv: list[str] | None = None) -> None:

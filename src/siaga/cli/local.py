@@ -74,7 +74,7 @@ class LocalBackend:
         elif action == "reopen":
             incidents.reopen(**common, policy=self.policy)
         elif action == "notes":
-            incidents.add_note(**common, text=body["text"])
+            incidents.add_note(**common, text=body["text"], public=bool(body.get("public", False)))
         elif action == "assign":
             incidents.assign(**common, assignee=body.get("assignee"))
         elif action == "severity":

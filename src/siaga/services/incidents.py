@@ -107,10 +107,14 @@ def reopen(*, uow: UnitOfWork, policy: Policy, incident_id: int, actor: str, now
         paging.reopened(store, policy, {**row, **values}, None, now).write(store)
 
 
-def add_note(*, uow: UnitOfWork, incident_id: int, actor: str, text: str, now: datetime) -> None:
+def add_note(
+    *, uow: UnitOfWork, incident_id: int, actor: str, text: str, now: datetime, public: bool = False
+) -> None:
+    """Add a note to the timeline; a `public` one (data {"public": true}) is also a status page update."""
     with uow.transaction() as store:
         _locked(store, incident_id)
-        _change(store, incident_id, {}, [_event(now, actor, "note", text)], now)
+        data = {"public": True} if public else None
+        _change(store, incident_id, {}, [_event(now, actor, "note", text, data)], now)
 
 
 def assign(*, uow: UnitOfWork, incident_id: int, actor: str, assignee: str | None, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,7 +15,10 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
+
+from siaga.spec.durations import Duration, parse_duration
 
 MASK = "********"
 FROM_SPEC_TEXT = "from_spec_text"
@@ -86,6 +90,37 @@ class SlackChannel(_Channel):
     rate_limit_per_minute: int | None = _RATE
 
 
+def _whole_seconds(value: timedelta) -> timedelta:
+    # The Bot API takes whole seconds; the cap stays under the 60 s after which proxies often cut idle ones.
+    if value % timedelta(seconds=1) or not timedelta(seconds=1) <= value <= timedelta(seconds=50):
+        raise ValueError("poll_timeout must be whole seconds from 1s to 50s")
+    return value
+
+
+class ChatCommands(BaseModel):
+    """Commands people send the bot (`/status`, `/incidents`, `/ack ID`, `/resolve ID`, `/help`), obeyed only
+    from the listed chats; Siaga long-polls the Bot API for them (the bot must have no webhook set)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    enabled: bool = Field(False, description="Poll this bot for commands and answer them.")
+    allowed_chats: list[Annotated[str, Field(min_length=1)]] = Field(
+        [],
+        description="Chat ids (as strings) whose commands are obeyed; at least one when enabled. Other "
+        "chats get a one-line refusal naming their id, and nothing is done.",
+    )
+    poll_timeout: Annotated[Duration, AfterValidator(_whole_seconds)] = Field(
+        parse_duration("25s"),
+        description="How long one getUpdates long poll waits for a command (whole seconds, 1s to 50s).",
+    )
+
+    @model_validator(mode="after")
+    def _chats_when_enabled(self) -> ChatCommands:
+        if self.enabled and not self.allowed_chats:
+            raise ValueError("allowed_chats needs at least one chat id when enabled is true")
+        return self
+
+
 class TelegramChannel(_Channel):
     """Telegram bot message to a chat."""
 
@@ -96,6 +131,9 @@ class TelegramChannel(_Channel):
         "https://api.telegram.org", description="Bot API base URL (override for tests/proxies)."
     )
     rate_limit_per_minute: int | None = _RATE
+    commands: ChatCommands | None = Field(
+        None, description="Answer commands such as /status and /ack from the allowed chats."
+    )
 
 
 class PagerDutyChannel(_Channel):

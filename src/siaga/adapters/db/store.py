@@ -23,6 +23,7 @@ from siaga.adapters.db.tables import (
     outbox,
     silences,
 )
+from siaga.adapters.db.user_store import UserQueries
 
 Row = Mapping[str, Any]
 _OPEN = incidents.c.status != "resolved"
@@ -36,7 +37,7 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
     return cast(Row | None, conn.execute(query).mappings().first())
 
 
-class Store(CheckQueries):
+class Store(CheckQueries, UserQueries):
     """Reads and writes on ``conn``; the caller owns the transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -309,3 +309,33 @@ rule_states = sa.Table(
     sa.Column("active_since", UtcDateTime(), nullable=False),
     sa.Column("firing", sa.Boolean, nullable=False),
 )
+
+# -- sign-in ---------------------------------------------------------------------------------------------
+
+# Dashboard users: argon2id password hashes only. A disabled user keeps the row (names are never reused
+# silently), loses every session and cannot sign in.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("disabled_at", UtcDateTime(), nullable=True),
+)
+
+# Browser sessions, keyed by the SHA-256 (hex) of the secret in the cookie: a copy of this table signs no
+# one in. Expired rows are deleted when new sessions open.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_web_sessions_user_id", "user_id"),
+    sa.Index("ix_web_sessions_expires_at", "expires_at"),
+)

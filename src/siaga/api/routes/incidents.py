@@ -89,7 +89,12 @@ def reopen(wired: Wired, who: Responder, incident_id: IncidentId) -> dict[str, A
 @router.post("/{incident_id}/notes", summary="Add a note to the timeline")
 def add_note(wired: Wired, who: Responder, incident_id: IncidentId, body: Note) -> dict[str, Any]:
     incidents.add_note(
-        uow=wired.db, incident_id=incident_id, actor=who.actor, text=body.text, now=wired.clock.now()
+        uow=wired.db,
+        incident_id=incident_id,
+        actor=who.actor,
+        text=body.text,
+        now=wired.clock.now(),
+        public=body.public,
     )
     return _done(wired, incident_id)
 
