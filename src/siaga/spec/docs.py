@@ -12,13 +12,29 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from siaga.spec.calendar import Recurrence
-from siaga.spec.channels import CHANNEL_MODELS
+from siaga.spec.channels import CHANNEL_MODELS, ChatCommands, MessageTemplate
+from siaga.spec.checks import (
+    BasicAuth,
+    Check,
+    DbProbe,
+    DnsProbe,
+    HeartbeatProbe,
+    HostProbe,
+    HttpProbe,
+    LatencyObjective,
+    Rule,
+    Slo,
+    TcpProbe,
+    TlsProbe,
+)
 from siaga.spec.durations import format_duration
 from siaga.spec.models import (
     Escalation,
+    Inhibit,
     MaintenanceWindow,
     Person,
     Project,
+    Retention,
     Route,
     Schedule,
     Service,
@@ -30,14 +46,30 @@ from siaga.spec.models import (
 SECTIONS: tuple[type[BaseModel], ...] = (
     Spec,
     Project,
+    Retention,
     Severity,
     Person,
     Schedule,
     *CHANNEL_MODELS,
+    MessageTemplate,
+    ChatCommands,
     Escalation,
     Step,
     Route,
+    Inhibit,
     Service,
+    Check,
+    HttpProbe,
+    BasicAuth,
+    TcpProbe,
+    TlsProbe,
+    DnsProbe,
+    HeartbeatProbe,
+    HostProbe,
+    DbProbe,
+    Slo,
+    LatencyObjective,
+    Rule,
     MaintenanceWindow,
 )
 
