@@ -10,8 +10,15 @@ token_file="$SIAGA_DATA_DIR/demo-admin.token"
 if [ ! -s "$token_file" ]; then
   (umask 077 && "$bin/siaga" token create --name demo-admin --role admin > "$token_file")
 fi
+password_file="$SIAGA_DATA_DIR/demo-user.password"
+if [ ! -s "$password_file" ]; then
+  (umask 077 && "$bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$password_file")
+  "$bin/siaga" user create demo --role responder --password-file "$password_file" >/dev/null
+fi
 cat <<MSG
 Siaga demo — spec examples/demo/siaga.yaml, data in $SIAGA_DATA_DIR/
+  dashboard: http://127.0.0.1:$port/   (sign in as demo, password in $password_file)
+  status:    http://127.0.0.1:$port/status
   API docs:  http://127.0.0.1:$port/api/docs
   health:    curl http://127.0.0.1:$port/health
   token:     export SIAGA_TOKEN=\$(cat $token_file)   (admin; kept in $token_file)
