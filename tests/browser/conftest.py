@@ -95,8 +95,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
             server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    # Per test, not per session: Playwright's sync API keeps an event loop running on this thread while it
+    # is open, which would break every later test on the same xdist worker that calls asyncio.run().
     if not os.path.exists(CHROMIUM):
         raise RuntimeError("chromium is not installed (make test installs it)")
     with sync_playwright() as playwright:
