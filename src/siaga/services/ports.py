@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 Row = Mapping[str, Any]
@@ -113,6 +113,9 @@ class Store(Protocol):
     def insert_rollups(self, resolution: str, rows: Sequence[Row]) -> None: ...
     def rollups(
         self, resolution: str, check_ids: Iterable[int], start: datetime, end: datetime
+    ) -> list[Row]: ...
+    def rollup_sums(
+        self, resolution: str, check_ids: Iterable[int], start: datetime, end: datetime, step: timedelta
     ) -> list[Row]: ...
     def prune_check_data(
         self, *, results_before: datetime, minutes_before: datetime, hours_before: datetime

@@ -25,6 +25,7 @@ from siaga.spec.durations import format_duration
 
 SOURCE = "siaga-slo"
 _LONGEST_BURN = timedelta(days=3)
+_MINUTE_DETAIL = timedelta(hours=6)
 
 
 def _slo_checks(plan: CheckPlan, service: str, objective: Slo) -> list[PlannedCheck]:
@@ -52,6 +53,35 @@ def _samples(
     return rollups.samples(rows, every)
 
 
+def summed(
+    uow: UnitOfWork, checks: Sequence[PlannedCheck], start: datetime, end: datetime, step: timedelta
+) -> list[slo.MinuteSample]:
+    """The checks' runs and failures over [start, end), summed in the database per `step` (aligned to
+    `start`): what availability needs, without reading every minute row into Python."""
+    if not checks:
+        return []
+    with uow.read() as store:
+        rows = store.rollup_sums("minute", [c.id for c in checks], start, end, step)
+    return [
+        slo.MinuteSample(start=row["start"], count=row["count"], failures=row["failures"], every=step)
+        for row in rows
+    ]
+
+
+def _window_samples(
+    uow: UnitOfWork, checks: Sequence[PlannedCheck], objective: Slo, now: datetime, span: timedelta
+) -> list[slo.MinuteSample]:
+    """Samples for `objective` over the last `span`: availability summed in the database (per minute for
+    the last 6 hours, per hour before: windows of 1 h and more tolerate an hour's alignment), latency read
+    minute by minute (each minute's percentile needs its histogram)."""
+    start = now - span
+    if objective.latency is not None:
+        return _flat(_samples(uow, checks, start, now))
+    recent = max(start, now - _MINUTE_DETAIL)
+    older = summed(uow, checks, start, recent, timedelta(hours=1)) if recent > start else []
+    return older + summed(uow, checks, recent, now, timedelta(minutes=1))
+
+
 def _flat(by_check: dict[int, list[slo.MinuteSample]]) -> list[slo.MinuteSample]:
     return [sample for found in by_check.values() for sample in found]
 
@@ -62,7 +92,7 @@ def budgets(*, uow: UnitOfWork, spec: Spec, plan: CheckPlan, now: datetime) -> l
     for service, svc in spec.services.items():
         for objective in svc.slos:
             chosen = _slo_checks(plan, service, objective)
-            samples = _flat(_samples(uow, chosen, now - objective.window, now))
+            samples = _window_samples(uow, chosen, objective, now, objective.window)
             report = slo.budget_report(
                 samples=samples,
                 objective=objective.objective,
@@ -181,7 +211,7 @@ def evaluate_burn(*, uow: UnitOfWork, spec: Spec, policy: Policy, plan: CheckPla
             if not objective.burn_alerts:
                 continue
             chosen = _slo_checks(plan, service, objective)
-            samples = _flat(_samples(uow, chosen, now - _LONGEST_BURN, now))
+            samples = _window_samples(uow, chosen, objective, now, _LONGEST_BURN)
             for burn in slo.burn_alerts(
                 samples=samples,
                 objective=objective.objective,

@@ -121,6 +121,40 @@ class CheckQueries:
             )
         return found
 
+    def rollup_sums(
+        self, resolution: str, check_ids: Iterable[int], start: datetime, end: datetime, step: timedelta
+    ) -> list[Row]:
+        """Counts, failures and degraded runs of these checks together, summed in the database per `step`
+        from `start` (buckets aligned to it) over [start, end); each row has `start`, `count`, `failures`."""
+        table = _ROLLUPS[resolution]
+        base = -((_EPOCH - start) // _MINUTE)
+        width = max(step // _MINUTE, 1)
+        bucket = ((table.c.minute - base) / width) * width + base
+        query = (
+            sa.select(
+                bucket.label("bucket"),
+                sa.func.sum(table.c.count).label("count"),
+                sa.func.sum(table.c.failures).label("failures"),
+                sa.func.sum(table.c.degraded).label("degraded"),
+            )
+            .where(
+                table.c.check_id.in_(sorted(set(check_ids))),
+                table.c.minute >= base,
+                table.c.minute < -((_EPOCH - end) // _MINUTE),
+            )
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+        return [
+            {
+                "start": _from_minute(int(row["bucket"])),
+                "count": int(row["count"] or 0),
+                "failures": int(row["failures"] or 0),
+                "degraded": int(row["degraded"] or 0),
+            }
+            for row in self.conn.execute(query).mappings()
+        ]
+
     def prune_check_data(
         self, *, results_before: datetime, minutes_before: datetime, hours_before: datetime
     ) -> int:
