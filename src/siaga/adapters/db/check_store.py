@@ -129,7 +129,7 @@ class CheckQueries:
         table = _ROLLUPS[resolution]
         base = -((_EPOCH - start) // _MINUTE)
         width = max(step // _MINUTE, 1)
-        bucket = ((table.c.minute - base) / width) * width + base
+        bucket = ((table.c.minute - base) // width) * width + base
         query = (
             sa.select(
                 bucket.label("bucket"),
