@@ -210,6 +210,7 @@ def test_every_page_renders_for_a_viewer_and_asks_others_to_sign_in(site: Site) 
     assert settings.status_code == 200
     _assert_clean_html(settings.text)
     assert "web-viewer" in settings.text  # the users table
+    assert "active" in settings.text
     assert "$argon2" not in settings.text
     assert viewer.get("/services/nope").status_code == 404
     assert viewer.get("/incidents/999999").status_code == 404
