@@ -101,6 +101,11 @@ def _fill(url: str, spec_path: Path, now: datetime) -> None:
             ]
             with db.transaction() as store:
                 store.insert_rollups("minute", minutes)
+    # The month was written as rollups directly: tell the rollup job it is done up to now, as it would be.
+    with db.transaction() as store:
+        done = now.replace(second=0, microsecond=0)
+        store.set_job_cursor("rollup.minutes", done)
+        store.set_job_cursor("rollup.hours", done.replace(minute=0))
     db.dispose()
 
 
