@@ -43,6 +43,7 @@ class Run:
     check_id: int
     due_at: datetime
     result: ProbeResult | None = None
+    ping: str | None = None  # a heartbeat's ping kind that came with this run (noted in the same transaction)
 
 
 @dataclass(slots=True)
@@ -94,10 +95,16 @@ def _record_once(
         alerts: list[AlertIn] = []
         rule_upserts: dict[tuple[str, str], dict[str, Any]] = {}
         rule_deletes: set[tuple[str, str]] = set()
+        pinged: list[
+            dict[str, Any]
+        ] = []  # only these rows' ping columns are written: a batch never undoes a ping
         for run in sorted(runs, key=lambda r: r.due_at):
             check, row = planned[run.check_id], rows.get(run.check_id)
             if row is None or row["removed_at"] is not None:
                 continue
+            if run.ping is not None:
+                row.update(last_ping_at=run.due_at, last_ping_kind=run.ping)
+                pinged.append({"b_id": check.id, "last_ping_at": run.due_at, "last_ping_kind": run.ping})
             verdict, variables, latency = _judge(check, run, row, now)
             state = _state(row)
             step = domain.advance(state, verdict, run.due_at, check.thresholds)
@@ -175,6 +182,7 @@ def _record_once(
                 if row["last_run_at"] is not None
             ]
         )
+        store.update_checks(pinged)
         if rule_upserts or rule_deletes:
             store.save_rule_states(list(rule_upserts.values()), sorted(rule_deletes - set(rule_upserts)))
         if alerts:
@@ -275,8 +283,9 @@ def ping(*, uow: UnitOfWork, policy: Policy, plan: CheckPlan, token: str, kind: 
     check_id = plan.tokens.get(token)
     if check_id is None:
         return False
-    with uow.transaction() as store:
-        store.update_checks([{"b_id": check_id, "last_ping_at": now, "last_ping_kind": kind}])
-    if kind != "start":
-        record(uow=uow, policy=policy, plan=plan, runs=[Run(check_id, now)], now=now)
+    if kind == "start":  # noted only: the run is judged when it reports success or failure, or times out
+        with uow.transaction() as store:
+            store.update_checks([{"b_id": check_id, "last_ping_at": now, "last_ping_kind": kind}])
+        return True
+    record(uow=uow, policy=policy, plan=plan, runs=[Run(check_id, now, ping=kind)], now=now)
     return True

@@ -57,25 +57,21 @@ async def heartbeat_event(
 
 # The token in the URL is the credential, as with healthchecks.io's ping URLs: cron jobs and backup
 # scripts can ping with a bare `curl`, and GET works where only GET is possible.
-for _method in ("GET", "POST"):
-    router.add_api_route(
-        "/api/v1/heartbeat/{token}",
-        heartbeat_success,
-        methods=[_method],
-        tags=["checks"],
-        summary="Heartbeat ping: the job ran (open; the token is the credential)",
-        response_class=PlainTextResponse,
-        operation_id=f"heartbeat_success_{_method.lower()}",
-    )
-    router.add_api_route(
-        "/api/v1/heartbeat/{token}/{kind}",
-        heartbeat_event,
-        methods=[_method],
-        tags=["checks"],
-        summary="Heartbeat ping: the job started (start), failed (fail) or succeeded (success)",
-        response_class=PlainTextResponse,
-        operation_id=f"heartbeat_event_{_method.lower()}",
-    )
+_HEARTBEAT_ROUTES = (
+    ("/api/v1/heartbeat/{token}", heartbeat_success, "the job ran (open; the token is the credential)"),
+    ("/api/v1/heartbeat/{token}/{kind}", heartbeat_event, "the job started, failed or succeeded"),
+)
+for _path, _endpoint, _what in _HEARTBEAT_ROUTES:
+    for _method in ("GET", "POST"):
+        router.add_api_route(
+            _path,
+            _endpoint,
+            methods=[_method],
+            tags=["checks"],
+            summary=f"Heartbeat ping: {_what}",
+            response_class=PlainTextResponse,
+            operation_id=f"{_endpoint.__name__}_{_method.lower()}",
+        )
 
 
 @router.get("/api/v1/slo/report", tags=["slo"], summary="Monthly uptime and SLOs per service, pass / fail")
