@@ -441,7 +441,10 @@ def token_revoke(name: str) -> None:
 
 # Imported here, not at the top: these commands use the helpers defined above.
 from siaga.cli.checks import checks_app, slo_app  # noqa: E402
+from siaga.cli.importing import import_app  # noqa: E402
 from siaga.cli.paging import notify_app, oncall_app, route_app, silence_app  # noqa: E402
+from siaga.cli.render import render  # noqa: E402
+from siaga.cli.stack import stack_app  # noqa: E402
 from siaga.cli.users import user_app  # noqa: E402
 
 app.add_typer(silence_app, name="silence")
@@ -451,6 +454,9 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(checks_app, name="checks")
 app.add_typer(slo_app, name="slo")
 app.add_typer(user_app, name="user")
+app.add_typer(import_app, name="import")
+app.command("render")(render)
+app.add_typer(stack_app, name="stack")
 
 
 def main(argv: list[str] | None = None) -> None:

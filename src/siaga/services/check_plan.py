@@ -78,7 +78,13 @@ def _severity(ladder: Ladder, name: str | None) -> str:
 def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> CheckPlan:
     """Given the spec, make sure every check has its row (new ones added, removed ones marked, re-added ones
     revived, heartbeats given a push token) and return the plan the scheduler runs."""
-    wanted = {(service, check.name): check for service, svc in spec.services.items() for check in svc.checks}
+    # Checks `via: blackbox` are Prometheus' to run; their alerts arrive through Alertmanager.
+    wanted = {
+        (service, check.name): check
+        for service, svc in spec.services.items()
+        for check in svc.checks
+        if check.via == "siaga"
+    }
     with uow.transaction() as store:
         rows = {(row["service"], row["name"]): row for row in store.check_rows()}
         ids: dict[tuple[str, str], int] = {}
@@ -167,6 +173,8 @@ def plan(*, uow: UnitOfWork, spec: Spec, policy: Policy, now: datetime) -> Check
     services_data = spec.model_dump(mode="json", by_alias=True)["services"]
     rules: dict[int, list[PlannedRule]] = {}
     for rule in spec.rules:
+        if rule.signal is None:
+            continue  # a PromQL rule: Prometheus evaluates it
         planned_rule = PlannedRule(rule, _severity(policy.ladder, rule.severity))
         for service, check_data in select_checks(services_data, rule.signal):
             rules.setdefault(ids[(service, check_data["name"])], []).append(planned_rule)

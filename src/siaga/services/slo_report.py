@@ -90,7 +90,7 @@ def budgets(*, uow: UnitOfWork, spec: Spec, plan: CheckPlan, now: datetime) -> l
     """Every SLO's SLI and error budget over its rolling window at ``now``."""
     items = []
     for service, svc in spec.services.items():
-        for objective in svc.slos:
+        for objective in svc.measured_slos:
             chosen = _slo_checks(plan, service, objective)
             samples = _window_samples(uow, chosen, objective, now, objective.window)
             report = slo.budget_report(
@@ -146,7 +146,7 @@ def monthly(
             now=now,
         )
         objectives = []
-        for objective in svc.slos:
+        for objective in svc.measured_slos:
             if objective.latency is None:
                 target, value = objective.objective, measured.percent
             else:
@@ -207,7 +207,7 @@ def evaluate_burn(*, uow: UnitOfWork, spec: Spec, policy: Policy, plan: CheckPla
     alerts: list[AlertIn] = []
     wanted: dict[str, tuple[AlertIn, bool]] = {}
     for service, svc in spec.services.items():
-        for objective in svc.slos:
+        for objective in svc.measured_slos:
             if not objective.burn_alerts:
                 continue
             chosen = _slo_checks(plan, service, objective)

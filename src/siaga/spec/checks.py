@@ -15,6 +15,7 @@ from siaga.domain.conditions import ConditionError, compile_condition
 from siaga.spec.calendar import CronText
 from siaga.spec.channels import Secret
 from siaga.spec.durations import Duration, parse_duration
+from siaga.spec.prometheus import PrometheusSli, PromLabels, PromQL
 
 CHECK_KINDS = ("http", "tcp", "tls", "dns", "heartbeat", "host", "db")
 # Variables each kind's conditions see, besides `latency` (a duration) which every kind has.
@@ -195,6 +196,12 @@ class Check(_Model):
         description="Whether a failure is downtime in uptime and availability SLOs; "
         "default yes for http, tcp, dns, heartbeat and db, no for tls and host.",
     )
+    via: Literal["siaga", "blackbox"] = Field(
+        "siaga",
+        description="Who probes: Siaga's own scheduler, or Prometheus through blackbox_exporter (http, tcp, "
+        "tls and dns; `expect` then limited to `status == N`, `status in [..]`, `latency < duration(..)` "
+        "and `cert.days_left > N`, which `siaga render` turns into the module and alert rules).",
+    )
 
     @property
     def kind(self) -> str:
@@ -232,6 +239,12 @@ class Check(_Model):
             raise ValueError("timeout: must not be longer than `every`")
         if self.every < timedelta(seconds=1):
             raise ValueError("every: checks run at most once a second")
+        if self.via == "blackbox":
+            from siaga.render.blackbox import untranslatable
+
+            problem = untranslatable(self)
+            if problem:
+                raise ValueError(f"via: {problem}")
         return self
 
 
@@ -269,25 +282,69 @@ class Slo(_Model):
         "probe cannot page on its own.",
     )
     burn_alerts: bool = Field(True, description="Raise multi-window burn-rate alerts for this SLO.")
+    sli: PrometheusSli | None = Field(
+        None,
+        description="Measure this SLO from Prometheus metrics instead of checks: `siaga render` writes "
+        "Sloth-equivalent recording and burn-rate rules for it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.sli is not None and (self.checks or self.latency is not None):
+            raise ValueError(
+                "sli: an SLO is measured either from Prometheus (`sli`) or from checks, not both"
+            )
+        return self
 
 
 class Rule(_Model):
-    """A condition over a signal; while it holds for `for`, an alert fires (as in Prometheus)."""
+    """A condition that raises an alert while it holds for `for` (as in Prometheus): either CEL over a Siaga
+    signal (`signal` + `condition`) or PromQL (`expr`), which Prometheus evaluates."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Rule name (the alertname).")
-    signal: str = Field(
+    signal: str | None = Field(
+        None,
         pattern=r"^[a-z]+\.[A-Za-z0-9_.-]+$",
         description="Signal it reads: `check.NAME` (every check of that name) or `check.SERVICE.NAME`.",
     )
-    condition: Condition = Field(description="CEL condition over the signal's variables.")
+    condition: Condition | None = Field(None, description="CEL condition over the signal's variables.")
+    expr: PromQL | None = Field(
+        None, description="PromQL expression (instead of signal + condition), in Prometheus' own syntax."
+    )
+    group: str | None = Field(
+        None, min_length=1, description="Prometheus rule group of an `expr` rule (default `siaga`)."
+    )
     for_: Duration = Field(
         parse_duration("0s"), alias="for", description="How long the condition must hold before firing."
     )
-    severity: str | None = Field(None, description="Severity of the alert; default the least urgent level.")
-    labels: dict[str, str] = Field({}, description="Labels added to the alert.")
-    annotations: dict[str, str] = Field({}, description="Annotations (summary, description…).")
+    severity: str | None = Field(
+        None,
+        description="Severity of the alert; default the least urgent level (for `expr` rules: the "
+        "`severity` label, if any).",
+    )
+    labels: PromLabels = Field({}, description="Labels added to the alert.")
+    annotations: dict[str, str] = Field(
+        {}, description="Annotations (summary, description…); `expr` rules may use Prometheus templates."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        if self.expr is not None:
+            if self.signal is not None or self.condition is not None:
+                raise ValueError(
+                    "expr: write either `expr` (PromQL) or `signal` + `condition` (CEL), not both"
+                )
+        elif self.signal is None or self.condition is None:
+            raise ValueError("signal: a rule needs `signal` and `condition`, or a PromQL `expr`")
+        elif self.group is not None:
+            raise ValueError("group: only PromQL (`expr`) rules have a Prometheus rule group")
+        return self
+
+    @property
+    def promql(self) -> bool:
+        return self.expr is not None
 
 
 def check_dump(check: Check) -> dict[str, Any]:

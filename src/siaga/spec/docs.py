@@ -42,6 +42,14 @@ from siaga.spec.models import (
     Spec,
     Step,
 )
+from siaga.spec.prometheus import (
+    AlertmanagerSettings,
+    Exporters,
+    Prometheus,
+    PrometheusSli,
+    RecordingRule,
+    ServiceMetrics,
+)
 
 SECTIONS: tuple[type[BaseModel], ...] = (
     Spec,
@@ -69,8 +77,14 @@ SECTIONS: tuple[type[BaseModel], ...] = (
     DbProbe,
     Slo,
     LatencyObjective,
+    PrometheusSli,
+    ServiceMetrics,
     Rule,
     MaintenanceWindow,
+    Prometheus,
+    AlertmanagerSettings,
+    Exporters,
+    RecordingRule,
 )
 
 

@@ -13,6 +13,7 @@ from siaga.spec.calendar import CronText, RecurrenceText, TimeZoneName, parse_ha
 from siaga.spec.channels import FROM_SPEC_TEXT, Channel
 from siaga.spec.checks import Check, Rule, Slo
 from siaga.spec.durations import Duration, parse_duration
+from siaga.spec.prometheus import Prometheus, ServiceMetrics
 
 
 class _Model(BaseModel):
@@ -199,6 +200,12 @@ class Route(_Model):
         None, description="Wait before notifying about new alerts in a group."
     )
     repeat_interval: Duration | None = Field(None, description="Re-notify an unresolved incident this often.")
+    receiver: str | None = Field(
+        None,
+        min_length=1,
+        description="Name of this route's receiver in the rendered alertmanager.yml; default the one "
+        "target it notifies (kept from an imported Alertmanager config).",
+    )
 
 
 class Inhibit(_Model):
@@ -219,6 +226,14 @@ class Service(_Model):
     public: bool = Field(False, description="Shown on the public status page.")
     checks: list[Check] = Field([], description="Probes run on a schedule; names unique within the service.")
     slos: list[Slo] = Field([], description="Service level objectives measured from the checks.")
+    metrics: ServiceMetrics | None = Field(
+        None, description="The service's own Prometheus metrics endpoint, scraped by the rendered stack."
+    )
+
+    @property
+    def measured_slos(self) -> list[Slo]:
+        """The SLOs Siaga measures from its own check results (not those with a Prometheus `sli`)."""
+        return [objective for objective in self.slos if objective.sli is None]
 
 
 class MaintenanceWindow(_Model):
@@ -268,6 +283,10 @@ class Spec(_Model):
     services: dict[str, Service] = Field({}, description="Services by name.")
     maintenance: list[MaintenanceWindow] = Field([], description="Recurring maintenance windows.")
     rules: list[Rule] = Field([], description="Conditions over signals (check results…) that raise alerts.")
+    prometheus: Prometheus = Field(
+        default_factory=Prometheus,
+        description="The Prometheus stack `siaga render` writes and `siaga stack` runs.",
+    )
     inhibit: list[Inhibit] = Field(
         [],
         description="Inhibition rules, on top of the implicit ones from `depends_on` "

@@ -235,7 +235,7 @@ class _Checker:
                             f"unknown check '{check_name}' of service '{service_name}' "
                             + _defined("checks", checks),
                         )
-                if not slo.get("checks") and not checks:
+                if not slo.get("checks") and not checks and not slo.get("sli"):
                     self.report(path, f"service '{service_name}' has no checks to measure this SLO from")
                 for key in ("page_severity", "ticket_severity"):
                     self.severity_ref((*path, key), slo.get(key), severity_names)
@@ -244,7 +244,9 @@ class _Checker:
         seen: set[str] = set()
         for i, rule in _items(self.data.get("rules")):
             rule = _mapping(rule)
-            self.unique(seen, ("rules", i, "name"), rule.get("name"), "rule name")
+            if rule.get("expr") is None:
+                # PromQL rules may share an alertname (one per severity is common), as in Prometheus.
+                self.unique(seen, ("rules", i, "name"), rule.get("name"), "rule name")
             self.severity_ref(("rules", i, "severity"), rule.get("severity"), severity_names)
             signal = rule.get("signal")
             if isinstance(signal, str) and signal.startswith("check.") and not self.signal_checks(signal):

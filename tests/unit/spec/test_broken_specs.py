@@ -47,7 +47,7 @@ CASES = [
         13,
         "routes[0].colour",
         "unknown key 'colour' (allowed: match, match_re, matchers, notify, escalation, continue, group_by, "
-        "group_wait, group_interval, repeat_interval)",
+        "group_wait, group_interval, repeat_interval, receiver)",
     ),
     Case("wrong type", BASE + "routes: hook\n", 11, "routes", "expected a list, got a string"),
     Case(
