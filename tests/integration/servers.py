@@ -1,4 +1,5 @@
-"""Real servers for tests: Siaga's app under uvicorn in a thread, and Debian's Alertmanager as a process."""
+"""Real servers for tests: Siaga's app under uvicorn in a thread; Debian's Alertmanager and Prometheus as
+processes; a metrics endpoint whose values a test sets."""
 
 from __future__ import annotations
 
@@ -89,3 +90,73 @@ def alertmanager(workdir: Path, config: str) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+@contextmanager
+def prometheus(workdir: Path, config: str, *extra: str) -> Iterator[str]:
+    """Run a real Prometheus with ``config`` (files it names are relative to ``workdir``); yield its URL."""
+    if not Path(PROMETHEUS).exists():
+        raise RuntimeError("prometheus is not installed (make test installs it)")
+    (workdir / "prometheus.yml").write_text(config)
+    port = free_port()
+    log = (workdir / "prometheus.log").open("w")
+    process = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        cwd=workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    try:
+        wait_until(ready, timeout=30, what="Prometheus to be ready")
+        if process.poll() is not None:
+            raise RuntimeError((workdir / "prometheus.log").read_text())
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+@contextmanager
+def metrics_server(text: list[str]) -> Iterator[str]:
+    """Serve ``text[0]`` (change it any time) as Prometheus exposition on /metrics; yield host:port."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = text[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

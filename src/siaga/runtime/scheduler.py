@@ -26,9 +26,11 @@ from siaga.bootstrap import Container
 from siaga.domain.checks import next_run, phase
 from siaga.integrations.probes import make_probers
 from siaga.integrations.probes.base import Prober, ProbeResult
-from siaga.services import checks, rollups, slo_report
+from siaga.integrations.prometheus_query import Sample, query_rules
+from siaga.services import checks, promql_rules, rollups, slo_report
 from siaga.services.checks import CheckPlan, PlannedCheck, Run
 from siaga.services.ports import StorageError
+from siaga.spec.checks import Rule
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class SchedulerStats:
     scheduled: int = 0
     in_flight: int = 0
     write_errors: int = 0
+    promql_evaluations: int = 0  # rounds of PromQL rules evaluated through Prometheus' query API
 
     def observe_lag(self, lag: float) -> None:
         index = next((i for i, bound in enumerate(LAG_BOUNDS) if lag <= bound), len(LAG_BOUNDS))
@@ -95,6 +98,8 @@ class CheckScheduler:
         self._pending: list[Run] = []
         self._writing: Future[None] | None = None
         self._ready = threading.Event()
+        self._promql_due: dict[str, float] = {}  # rule group → monotonic time of its next evaluation
+        self._promql_task: asyncio.Task[None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,6 +171,7 @@ class CheckScheduler:
                 if mono - last_burn >= _BURN_EVERY:
                     last_burn = mono
                     self._writer.submit(self._evaluate_slos)
+                self._maybe_evaluate_promql(mono)
                 wait = _TICK
                 if heap:
                     # At least a few milliseconds: runs due close together start in one wake-up.
@@ -173,6 +179,8 @@ class CheckScheduler:
                     wait = min(wait, max(due_in, _MIN_SLEEP))
                 await asyncio.sleep(wait)
         finally:
+            if self._promql_task is not None:
+                self._promql_task.cancel()
             for task in list(running.values()):
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
@@ -275,6 +283,44 @@ class CheckScheduler:
             log.exception("SLO burn-rate evaluation failed; it runs again in a minute")
             return
         if changed:
+            wired.outbox_changed()
+
+    # -- PromQL rules Siaga evaluates itself (prometheus.url set, no Alertmanager) -------------------
+    def _maybe_evaluate_promql(self, mono: float) -> None:
+        spec = self._container.spec
+        if not spec.prometheus.siaga_evaluates or (self._promql_task and not self._promql_task.done()):
+            return
+        prom = spec.prometheus
+        due: list[Rule] = []
+        for rule in spec.rules:
+            group = rule.group or "siaga"
+            if rule.expr is not None and self._promql_due.get(group, 0.0) <= mono:
+                due.append(rule)
+        if not due:
+            return
+        for group in {rule.group or "siaga" for rule in due}:
+            self._promql_due[group] = (
+                mono + prom.group_intervals.get(group, prom.rule_interval).total_seconds()
+            )
+        self._promql_task = asyncio.create_task(self._evaluate_promql(str(prom.url), due))
+
+    async def _evaluate_promql(self, base_url: str, rules: list[Rule]) -> None:
+        import aiohttp
+
+        at = self._container.clock.now()
+        async with aiohttp.ClientSession() as session:
+            found = await query_rules(session, base_url, [str(rule.expr) for rule in rules], at)
+        self._writer.submit(self._write_promql, list(zip(rules, found, strict=True)), at)
+
+    def _write_promql(self, results: list[tuple[Rule, list[Sample] | None]], at: datetime) -> None:
+        wired = self._container
+        try:
+            outcome = promql_rules.apply(uow=wired.db, policy=wired.policy, results=results, now=at)
+        except Exception:
+            log.exception("PromQL rule evaluation could not be recorded; it runs again next interval")
+            return
+        self.stats.promql_evaluations += 1
+        if outcome.queued or outcome.fired or outcome.resolved:
             wired.outbox_changed()
 
     def _settle(self) -> timedelta:

@@ -11,7 +11,9 @@ from siaga.render.files import load_for_render, render, write
 from siaga.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = sorted((ROOT / "examples").rglob("siaga.yaml")) + sorted((ROOT / "examples" / "seeds").glob("*.yaml"))
+EXAMPLES = sorted((ROOT / "examples").rglob("siaga.yaml")) + sorted(
+    (ROOT / "examples" / "seeds").glob("*.yaml")
+)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +33,7 @@ def test_example_renders_to_valid_configs(spec_path: Path, tmp_path: Path) -> No
         assert checked.returncode == 0, checked.stdout + checked.stderr
     am = _run("amtool", "check-config", str(tmp_path / "alertmanager.yml"))
     assert am.returncode == 0, am.stdout + am.stderr
-    bb = _run(
-        "prometheus-blackbox-exporter", "--config.check", f"--config.file={tmp_path / 'blackbox.yml'}"
-    )
+    bb = _run("prometheus-blackbox-exporter", "--config.check", f"--config.file={tmp_path / 'blackbox.yml'}")
     assert bb.returncode == 0, bb.stderr
     assert "SUCCESS" in config.stdout
 
@@ -42,8 +42,8 @@ def test_luxima_rules_are_rendered_unchanged(tmp_path: Path) -> None:
     spec = load_for_render(ROOT / "examples" / "seeds" / "luxima.yaml")
     text = render(spec).files["rules/luxima-core.rules.yml"].decode()
     assert (
-        'expr: sum(rate(http_requests_total{status_code=~"5.."}[1m])) / sum(rate(http_requests_total[1m])) > 0.05'
-        in text
+        'expr: sum(rate(http_requests_total{status_code=~"5.."}[1m])) / '
+        "sum(rate(http_requests_total[1m])) > 0.05" in text
     )
     assert "summary: CPU usage tinggi di {{ $labels.instance }}" in text
 
@@ -80,18 +80,23 @@ maintenance:
 
 
 def test_blackbox_module_alert_and_windows_pass_the_tools(tmp_path: Path) -> None:
-    check = 'http: {url: "https://example.test/health"}\n        expect: ["status in [200, 204]", \'latency < duration("1500ms")\']'
+    check = (
+        'http: {url: "https://example.test/health"}\n'
+        '        expect: ["status in [200, 204]", \'latency < duration("1500ms")\']'
+    )
     spec = parse_spec(SPEC.format(check=check))
     rendered = render(spec)
     write(rendered, tmp_path)
     modules = rendered.files["blackbox.yml"].decode()
     assert "valid_status_codes:\n      - 200\n      - 204" in modules
     alerts = rendered.files["rules/siaga-checks.yml"].decode()
-    assert "probe_duration_seconds{service=\"web\", check=\"home\"} >= 1.5" in alerts
+    assert 'probe_duration_seconds{service="web", check="home"} >= 1.5' in alerts
     am = rendered.files["alertmanager.yml"].decode()
     assert 'severity=~"SEV-1|critical|P0"' in am
     # A window across midnight is two pieces, the second on the next day.
-    assert "start_time: '23:00'" in am and "end_time: '24:00'" in am and "- sunday" in am
+    assert "start_time: '23:00'" in am
+    assert "end_time: '24:00'" in am
+    assert "- sunday" in am
     assert _run("amtool", "check-config", str(tmp_path / "alertmanager.yml")).returncode == 0
     assert _run("promtool", "check", "rules", str(tmp_path / "rules" / "siaga-checks.yml")).returncode == 0
     bb = _run("prometheus-blackbox-exporter", "--config.check", f"--config.file={tmp_path / 'blackbox.yml'}")
