@@ -47,6 +47,7 @@ def up(directory: DirOpt = None, config: ConfigOpt = None) -> None:
             raise UserError(f"cannot render into {stack_dir}: {error.strerror or error}") from None
         for note in rendered.notes:
             typer.echo(f"note: {note}", err=True)
+        _ensure_webhook_token(config, stack_dir)
     elif not (stack_dir / stack.STACK_FILE).is_file():
         raise UserError(f"no {stack_dir / stack.STACK_FILE}: pass --config to render the spec there")
     try:
@@ -56,6 +57,33 @@ def up(directory: DirOpt = None, config: ConfigOpt = None) -> None:
         raise UserError(str(error)) from None
     names = ", ".join(c.name for c in components)
     typer.echo(f"stack up in {stack_dir}: supervisor pid {pid} runs {names}")
+
+
+WEBHOOK_TOKEN_NAME = "stack-alertmanager"  # noqa: S105 (a token's name, not its value)
+
+
+def _ensure_webhook_token(config: Path, stack_dir: Path) -> None:
+    """The responder token Alertmanager sends to Siaga's webhook, in the file the rendered config names
+    (mode 0600; made once, and again only when the file is gone)."""
+    from siaga.bootstrap import open_database
+    from siaga.render.files import load_for_render
+    from siaga.services import tokens
+
+    token_file = stack_dir / load_for_render(config).prometheus.alertmanager.token_file
+    if token_file.is_file():
+        return
+    db = open_database(settings(config))
+    now = datetime.now(UTC)
+    # Token names are never reused: the one whose file was lost is revoked, the new one is dated.
+    for old in tokens.list_tokens(uow=db):
+        if str(old["name"]).startswith(WEBHOOK_TOKEN_NAME) and old.get("revoked_at") is None:
+            tokens.revoke(uow=db, name=str(old["name"]), now=now)
+    name = f"{WEBHOOK_TOKEN_NAME}-{now:%Y%m%d%H%M%S}"
+    value = tokens.create(uow=db, name=name, role=tokens.Role.RESPONDER, now=now)
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.touch(mode=0o600)
+    token_file.write_text(value + "\n")
+    typer.echo(f"made the Alertmanager webhook token ({name}) in {token_file}", err=True)
 
 
 @stack_app.command("down")
