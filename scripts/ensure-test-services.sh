@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (as root, when missing) and start what the test suite talks to: PostgreSQL, MariaDB, Redis, a real
-# Alertmanager and chromium for the browser tests. A service that cannot be had fails the run: tests never skip for a missing service.
+# Prometheus stack (Prometheus and promtool, Alertmanager and amtool, blackbox_exporter, node_exporter) and
+# chromium for the browser tests. A service that cannot be had fails the run: tests never skip for a missing service.
 set -euo pipefail
 
 need=()
@@ -8,6 +9,9 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/prometheus-blackbox-exporter ] || need+=(prometheus-blackbox-exporter)
+[ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # browser tests (Playwright drives Debian's chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 
@@ -24,6 +28,11 @@ fi
 # A package's own service start is skipped in containers; stop any unit-managed Alertmanager from taking :9093.
 if pgrep -f '^/usr/bin/prometheus-alertmanager' >/dev/null && [ -z "${SIAGA_KEEP_SYSTEM_ALERTMANAGER:-}" ]; then
   pkill -f '^/usr/bin/prometheus-alertmanager' || true
+fi
+# Likewise the packages' own Prometheus and exporters (tests run their own on free ports).
+if [ -z "${SIAGA_KEEP_SYSTEM_PROMETHEUS:-}" ]; then
+  pkill -f '^/usr/bin/prometheus( |$)' || true
+  pkill -f '^/usr/bin/prometheus-(node|blackbox)-exporter' || true
 fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
@@ -57,4 +66,5 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
 fi
 redis_up || { echo "Redis does not answer on 127.0.0.1:6379" >&2; exit 1; }
-echo "test services: PostgreSQL, MariaDB, Redis up; Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1 | awk '{print $3}')"
+echo "test services: PostgreSQL, MariaDB, Redis up; Alertmanager $(prometheus-alertmanager --version 2>&1 | head -n 1 | awk '{print $3}')," \
+  "Prometheus $(prometheus --version 2>&1 | head -n 1 | awk '{print $3}')"

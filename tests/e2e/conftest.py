@@ -82,11 +82,11 @@ class SiagaServer:
     def create_token(self, name: str, role: str) -> str:
         return self.cli("token", "create", "--name", name, "--role", role).strip()
 
-    def start(self) -> None:
+    def start(self, port: int | None = None) -> None:
         if self.process is not None:
             raise RuntimeError("already running")
         self.starts += 1
-        self.port = free_port()
+        self.port = port or free_port()
         self._log = (self.log_dir / f"server-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
             [str(SIAGA), "run", "--config", str(self.config), "--port", str(self.port)],

@@ -92,6 +92,9 @@ def stack_json(spec: Spec) -> str:
         )
     if prom.node_exporter:
         argv = [NODE_EXPORTER, f"--web.listen-address={prom.node_exporter}"]
+        if prom.node_exporter_collectors:
+            argv.append("--collector.disable-defaults")
+            argv += [f"--collector.{name}" for name in prom.node_exporter_collectors]
         if prom.textfile_directory:
             argv.append(f"--collector.textfile.directory={prom.textfile_directory}")
         components.append(

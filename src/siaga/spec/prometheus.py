@@ -156,6 +156,11 @@ class Prometheus(_Model):
         description="Run a node_exporter in `siaga stack` on this address (also scraped), e.g. "
         "127.0.0.1:9100.",
     )
+    node_exporter_collectors: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
+        [],
+        description="Run only these node_exporter collectors (e.g. [cpu, meminfo, textfile]); default its "
+        "own set.",
+    )
     textfile_directory: str | None = Field(
         None, description="node_exporter's textfile collector directory, for metrics planted by jobs."
     )
