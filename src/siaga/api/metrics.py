@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -85,3 +86,29 @@ class SchedulerCollector(Collector):
         )
         yield GaugeMetricFamily("siaga_checks_scheduled", "Checks the scheduler runs.", value=stats.scheduled)
         yield GaugeMetricFamily("siaga_probes_in_flight", "Check runs in progress.", value=stats.in_flight)
+
+
+class StackCollector(Collector):
+    """The Prometheus stack `siaga stack` supervises beside this Siaga (its status file), if any."""
+
+    def __init__(self, stack_dir: Path) -> None:
+        self._stack_dir = stack_dir
+
+    def collect(self) -> Iterator[Metric]:
+        from siaga.runtime import stack
+
+        healthy = GaugeMetricFamily(
+            "siaga_stack_component_healthy",
+            "1 when a component of the supervised Prometheus stack runs and answers its health check.",
+            labels=["component"],
+        )
+        restarts = CounterMetricFamily(
+            "siaga_stack_component_restarts", "Restarts of each stack component.", labels=["component"]
+        )
+        if (self._stack_dir / stack.STACK_FILE).is_file():
+            found = stack.status(self._stack_dir)
+            for component in found.components:
+                healthy.add_metric([component.name], 1 if found.running and component.healthy else 0)
+                restarts.add_metric([component.name], component.restarts)
+        yield healthy
+        yield restarts

@@ -46,6 +46,16 @@ def spec(wired: Wired, _who: Viewer) -> dict[str, Any]:
     return wired.spec.masked()
 
 
+@router.get("/api/v1/stack", tags=["meta"], summary="The supervised Prometheus stack and its health")
+def stack_status(wired: Wired, _who: Viewer) -> dict[str, Any]:
+    from siaga.runtime import stack
+
+    stack_dir = wired.settings.data_dir / "stack"
+    if not (stack_dir / stack.STACK_FILE).is_file():
+        return {"running": False, "healthy": False, "components": []}
+    return stack.status_to_json(stack.status(stack_dir), now=wired.clock.now())
+
+
 @router.get("/api/v1/tokens", tags=["tokens"], summary="List API tokens (never their values)")
 def list_tokens(wired: Wired, _who: Admin) -> dict[str, Any]:
     return {"items": tokens.list_tokens(uow=wired.db)}
