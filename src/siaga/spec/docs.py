@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
+from siaga.spec.backups import Backups, Drill, Hooks, Job, Repository, RetentionPolicy, S3Location, Source
 from siaga.spec.calendar import Recurrence
 from siaga.spec.channels import CHANNEL_MODELS, ChatCommands, MessageTemplate
 from siaga.spec.checks import (
@@ -85,6 +86,14 @@ SECTIONS: tuple[type[BaseModel], ...] = (
     AlertmanagerSettings,
     Exporters,
     RecordingRule,
+    Backups,
+    Repository,
+    S3Location,
+    Job,
+    Source,
+    RetentionPolicy,
+    Drill,
+    Hooks,
 )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from siaga.domain.routing import parse_matcher
+from siaga.spec.backups import Backups
 from siaga.spec.calendar import CronText, RecurrenceText, TimeZoneName, parse_handoff
 from siaga.spec.channels import FROM_SPEC_TEXT, Channel
 from siaga.spec.checks import Check, Rule, Slo
@@ -283,6 +284,7 @@ class Spec(_Model):
     services: dict[str, Service] = Field({}, description="Services by name.")
     maintenance: list[MaintenanceWindow] = Field([], description="Recurring maintenance windows.")
     rules: list[Rule] = Field([], description="Conditions over signals (check results…) that raise alerts.")
+    backups: Backups = Field(default_factory=Backups, description="Backup repositories and jobs.")
     prometheus: Prometheus = Field(
         default_factory=Prometheus,
         description="The Prometheus stack `siaga render` writes and `siaga stack` runs.",
