@@ -12,6 +12,8 @@ command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertm
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/prometheus-blackbox-exporter ] || need+=(prometheus-blackbox-exporter)
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
+command -v restic >/dev/null || need+=(restic)  # backup repositories
+command -v pgbackrest >/dev/null || need+=(pgbackrest)  # PostgreSQL point-in-time recovery
 [ -x /usr/bin/chromium ] || need+=(chromium)  # browser tests (Playwright drives Debian's chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 
