@@ -169,6 +169,10 @@ class Job(_Model):
     )
     hooks: Hooks = Field(default_factory=Hooks, description="Commands around the backup.")
     timeout: Duration | None = Field(None, description="Longest a backup may run before it is failed.")
+    severity: str | None = Field(
+        None,
+        description="Severity of the job's alerts (failed, stale, verify, drill); default the second level.",
+    )
 
     @model_validator(mode="after")
     def _pitr_postgres(self) -> Self:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Connection
 
+from siaga.adapters.db.backup_store import BackupQueries
 from siaga.adapters.db.check_store import CheckQueries
 from siaga.adapters.db.tables import (
     alert_events,
@@ -37,7 +38,7 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
     return cast(Row | None, conn.execute(query).mappings().first())
 
 
-class Store(CheckQueries, UserQueries):
+class Store(CheckQueries, UserQueries, BackupQueries):
     """Reads and writes on ``conn``; the caller owns the transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -339,3 +339,24 @@ web_sessions = sa.Table(
     sa.Index("ix_web_sessions_user_id", "user_id"),
     sa.Index("ix_web_sessions_expires_at", "expires_at"),
 )
+
+# -- backups ---------------------------------------------------------------------------------------------
+
+# One row per backup, verify, drill or forget run of a job, written in the same transaction as the alerts it
+# raises or resolves. `detail` holds what differs by kind: the phases' seconds, the manifest's summary,
+# RTO / RPO achieved, the snapshots a forget removed.
+backup_runs = sa.Table(
+    "backup_runs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # backup | verify | drill | forget
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("snapshots", Json, nullable=False),  # repository name → snapshot id
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("detail", Json, nullable=False),
+    sa.Index("ix_backup_runs_job_kind_started", "job", "kind", "started_at"),
+)
