@@ -15,7 +15,7 @@ from siaga import __version__
 from siaga.api.auth import TokenCache
 from siaga.api.headers import SecurityHeaders
 from siaga.api.intake import FastIntake
-from siaga.api.metrics import SchedulerCollector, StackCollector, StateCollector
+from siaga.api.metrics import BackupCollector, SchedulerCollector, StackCollector, StateCollector
 from siaga.api.routes import alerts, checks, incidents, meta, paging
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
@@ -91,6 +91,7 @@ def create_app(
     app.state.scheduler = scheduler
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(container))
+    registry.register(BackupCollector(container))
     registry.register(StackCollector(container.settings.data_dir / "stack"))
     if scheduler is not None:
         registry.register(SchedulerCollector(scheduler.stats))

@@ -112,3 +112,69 @@ class StackCollector(Collector):
                 restarts.add_metric([component.name], component.restarts)
         yield healthy
         yield restarts
+
+
+class BackupCollector(Collector):
+    """Each backup job's last outcomes, for dashboards and for Prometheus' own alerting."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = sorted(self._container.spec.backups.jobs)
+        with self._container.db.read() as store:
+            latest = store.latest_backup_runs() if jobs else {}
+        families = {
+            "last_success": GaugeMetricFamily(
+                "siaga_backup_last_success_timestamp_seconds",
+                "When the job's newest successful backup finished (Unix time).",
+                labels=["job"],
+            ),
+            "result": GaugeMetricFamily(
+                "siaga_backup_last_result",
+                "1 when the job's newest backup succeeded, 0 when it failed.",
+                labels=["job"],
+            ),
+            "size": GaugeMetricFamily(
+                "siaga_backup_last_size_bytes", "Bytes of the newest successful backup.", labels=["job"]
+            ),
+            "duration": GaugeMetricFamily(
+                "siaga_backup_last_duration_seconds",
+                "How long the newest successful backup took.",
+                labels=["job"],
+            ),
+            "verify": GaugeMetricFamily(
+                "siaga_backup_verify_ok", "1 when the newest verify passed, 0 when it failed.", labels=["job"]
+            ),
+            "drill": GaugeMetricFamily(
+                "siaga_backup_drill_ok",
+                "1 when the newest drill met its RTO and RPO, 0 when not.",
+                labels=["job"],
+            ),
+            "rto": GaugeMetricFamily(
+                "siaga_backup_drill_rto_seconds", "RTO the newest drill achieved.", labels=["job"]
+            ),
+            "rpo": GaugeMetricFamily(
+                "siaga_backup_drill_rpo_seconds", "RPO the newest drill achieved.", labels=["job"]
+            ),
+        }
+        for job in jobs:
+            ok, failed = latest.get((job, "backup", True)), latest.get((job, "backup", False))
+            if ok is not None:
+                families["last_success"].add_metric([job], ok["finished_at"].timestamp())
+                families["size"].add_metric([job], float(ok["bytes"] or 0))
+                families["duration"].add_metric([job], (ok["finished_at"] - ok["started_at"]).total_seconds())
+            newest = max((r for r in (ok, failed) if r is not None), key=lambda r: r["id"], default=None)
+            if newest is not None:
+                families["result"].add_metric([job], 1.0 if newest["ok"] else 0.0)
+            for kind, key in (("verify", "verify"), ("drill", "drill")):
+                runs = [r for r in (latest.get((job, kind, True)), latest.get((job, kind, False))) if r]
+                if runs:
+                    last = max(runs, key=lambda r: r["id"])
+                    families[key].add_metric([job], 1.0 if last["ok"] else 0.0)
+                    if kind == "drill":
+                        for name in ("rto", "rpo"):
+                            value = (last["detail"] or {}).get(f"{name}_seconds")
+                            if value is not None:
+                                families[name].add_metric([job], float(value))
+        yield from families.values()
