@@ -10,6 +10,7 @@ minutes (it runs beside the rest of the suite).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -106,10 +107,8 @@ class Traffic:
     def _run(self) -> None:
         with httpx.Client(timeout=2) as client:
             while not self.stop.wait(0.05):
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     client.get(f"{self.url}/api/orders")
-                except httpx.HTTPError:
-                    pass
 
 
 def _messages(receivers: HttpReceivers, alertname: str, kind: str) -> list[dict[str, object]]:
