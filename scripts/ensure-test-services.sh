@@ -14,6 +14,7 @@ command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertm
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
 command -v restic >/dev/null || need+=(restic)  # backup repositories
 command -v pgbackrest >/dev/null || need+=(pgbackrest)  # PostgreSQL point-in-time recovery
+[ -x /usr/sbin/nginx ] || need+=(nginx)  # the security audit's nginx tests run a real one
 [ -x /usr/bin/chromium ] || need+=(chromium)  # browser tests (Playwright drives Debian's chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 

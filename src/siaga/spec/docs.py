@@ -51,6 +51,7 @@ from siaga.spec.prometheus import (
     RecordingRule,
     ServiceMetrics,
 )
+from siaga.spec.security import HeaderPolicy, HostPolicy, Security, Targets, TlsPolicy
 
 SECTIONS: tuple[type[BaseModel], ...] = (
     Spec,
@@ -94,6 +95,11 @@ SECTIONS: tuple[type[BaseModel], ...] = (
     RetentionPolicy,
     Drill,
     Hooks,
+    Security,
+    HeaderPolicy,
+    Targets,
+    HostPolicy,
+    TlsPolicy,
 )
 
 

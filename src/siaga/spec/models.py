@@ -15,6 +15,7 @@ from siaga.spec.channels import FROM_SPEC_TEXT, Channel
 from siaga.spec.checks import Check, Rule, Slo
 from siaga.spec.durations import Duration, parse_duration
 from siaga.spec.prometheus import Prometheus, ServiceMetrics
+from siaga.spec.security import Security
 
 
 class _Model(BaseModel):
@@ -285,6 +286,7 @@ class Spec(_Model):
     maintenance: list[MaintenanceWindow] = Field([], description="Recurring maintenance windows.")
     rules: list[Rule] = Field([], description="Conditions over signals (check results…) that raise alerts.")
     backups: Backups = Field(default_factory=Backups, description="Backup repositories and jobs.")
+    security: Security = Field(default_factory=Security, description="The security posture audit.")
     prometheus: Prometheus = Field(
         default_factory=Prometheus,
         description="The Prometheus stack `siaga render` writes and `siaga stack` runs.",
