@@ -19,6 +19,7 @@ from siaga.api.metrics import BackupCollector, SchedulerCollector, StackCollecto
 from siaga.api.routes import alerts, checks, incidents, meta, paging
 from siaga.bootstrap import Container
 from siaga.domain.incidents import InvalidTransition
+from siaga.runtime.backup_scheduler import BackupScheduler
 from siaga.runtime.batcher import IngestBatcher
 from siaga.runtime.dispatcher import Dispatcher
 from siaga.runtime.reloader import SpecReloader
@@ -45,6 +46,7 @@ def create_app(
     reloader = SpecReloader(container, container.settings.config_path) if watch_spec else None
     sweeper = Sweeper(container, reloader=reloader)
     scheduler = CheckScheduler(container) if (run_sweeper if run_checks is None else run_checks) else None
+    backup_scheduler = BackupScheduler(container) if scheduler is not None else None
     batcher = IngestBatcher(container)
     dispatcher = Dispatcher(container)
 
@@ -55,6 +57,8 @@ def create_app(
             sweeper.start()
         if scheduler is not None:
             scheduler.start()
+        if backup_scheduler is not None:
+            backup_scheduler.start()
         stop = asyncio.Event()
         sending = asyncio.create_task(dispatcher.run(stop)) if dispatch else None
         commands = asyncio.create_task(TelegramCommands(container).run(stop)) if dispatch else None
@@ -69,6 +73,8 @@ def create_app(
                 await sending
             if commands is not None:
                 await commands
+            if backup_scheduler is not None:
+                backup_scheduler.stop()
             if scheduler is not None:
                 scheduler.stop()
             if run_sweeper:
@@ -89,6 +95,7 @@ def create_app(
     app.state.sweeper = sweeper
     app.state.batcher = batcher
     app.state.scheduler = scheduler
+    app.state.backup_scheduler = backup_scheduler
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(container))
     registry.register(BackupCollector(container))

@@ -440,6 +440,8 @@ def token_revoke(name: str) -> None:
 
 
 # Imported here, not at the top: these commands use the helpers defined above.
+from siaga.cli.audit import audit  # noqa: E402
+from siaga.cli.backup import backup_app  # noqa: E402
 from siaga.cli.checks import checks_app, slo_app  # noqa: E402
 from siaga.cli.importing import import_app  # noqa: E402
 from siaga.cli.paging import notify_app, oncall_app, route_app, silence_app  # noqa: E402
@@ -456,7 +458,9 @@ app.add_typer(slo_app, name="slo")
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
 app.command("render")(render)
+app.command("audit")(audit)
 app.add_typer(stack_app, name="stack")
+app.add_typer(backup_app, name="backup")
 
 
 def main(argv: list[str] | None = None) -> None:

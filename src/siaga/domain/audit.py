@@ -128,7 +128,8 @@ def apply_baseline(findings: Iterable[Finding], baseline: Iterable[Accepted], to
     """Given findings and a baseline (ISO ``today``), split them; an expired acceptance counts no more."""
     entries = list(baseline)
     live = {(a.rule, a.location) for a in entries if a.expires >= today}
-    active, accepted = [], []
+    active: list[Finding] = []
+    accepted: list[Finding] = []
     for finding in findings:
         (accepted if (finding.rule, finding.location) in live else active).append(finding)
     expired = tuple(a for a in entries if a.expires < today)

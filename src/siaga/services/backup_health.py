@@ -63,9 +63,7 @@ def _severity(spec: Spec, job: str) -> str:
     return spec.severities[min(1, len(spec.severities) - 1)].name
 
 
-def settle(
-    store: Store, policy: Policy, spec: Spec, now: datetime, watching_since: datetime
-) -> list[AlertIn]:
+def settle(store: Store, policy: Policy, spec: Spec, now: datetime) -> list[AlertIn]:
     """Raise or clear each job's alerts from what the store holds now; return the alerts applied."""
     latest = store.latest_backup_runs()
     states = store.rule_states()
@@ -73,7 +71,12 @@ def settle(
     deletes: list[tuple[str, str]] = []
     alerts: list[AlertIn] = []
     for job in sorted(spec.backups.jobs):
-        record = job_record(spec, job, latest, watching_since)
+        # Staleness counts from the first time Siaga saw the job (kept across restarts), not from a start.
+        since = store.job_cursor(f"backup:{job}:watched")
+        if since is None:
+            since = now
+            store.set_job_cursor(f"backup:{job}:watched", now)
+        record = job_record(spec, job, latest, since)
         for condition in domain.conditions(record, now):
             key = (_rule(job), condition.alertname)
             was = states.get(key)
@@ -85,12 +88,12 @@ def settle(
                 "category": "backup",
                 "severity": _severity(spec, job),
             }
-            since = now if was is None else was["active_since"]
+            began = now if was is None else was["active_since"]
             alerts.append(
                 AlertIn(
                     labels=labels,
                     status=AlertStatus.FIRING if condition.firing else AlertStatus.RESOLVED,
-                    starts_at=since,
+                    starts_at=began,
                     ends_at=None if condition.firing else now,
                     annotations={"summary": condition.summary},
                     fingerprint=fingerprint({"rule": key[0], "alertname": key[1]}),
@@ -114,19 +117,16 @@ def record_run(
     spec: Spec,
     run: Mapping[str, Any],
     now: datetime,
-    watching_since: datetime,
 ) -> list[AlertIn]:
     """Store one run (backup, verify, drill, forget) and the alerts it changes, atomically."""
     with uow.transaction() as store:
         store.insert_backup_run(dict(run))
-        return settle(store, policy, spec, now, watching_since)
+        return settle(store, policy, spec, now)
 
 
-def evaluate(
-    *, uow: UnitOfWork, policy: Policy, spec: Spec, now: datetime, watching_since: datetime
-) -> list[AlertIn]:
+def evaluate(*, uow: UnitOfWork, policy: Policy, spec: Spec, now: datetime) -> list[AlertIn]:
     """The periodic pass: staleness moves with the clock alone."""
     if not spec.backups.jobs:
         return []
     with uow.transaction() as store:
-        return settle(store, policy, spec, now, watching_since)
+        return settle(store, policy, spec, now)

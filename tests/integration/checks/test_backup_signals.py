@@ -49,7 +49,6 @@ def test_failure_pages_success_resolves_and_staleness_follows_the_clock(
 ) -> None:
     spec = make_spec("services: {}\n", BACKUPS)
     container = wire(spec)
-    since = clock.now()
 
     def record(run: dict[str, Any]) -> list[Any]:
         return backup_health.record_run(
@@ -58,13 +57,10 @@ def test_failure_pages_success_resolves_and_staleness_follows_the_clock(
             spec=spec,
             run=run,
             now=clock.now(),
-            watching_since=since,
         )
 
     def evaluate() -> list[Any]:
-        return backup_health.evaluate(
-            uow=container.db, policy=container.policy, spec=spec, now=clock.now(), watching_since=since
-        )
+        return backup_health.evaluate(uow=container.db, policy=container.policy, spec=spec, now=clock.now())
 
     assert record(_run(clock, True)) == []
     clock.advance(timedelta(days=1))

@@ -17,11 +17,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
 from pydantic import SecretStr
 
+from siaga.adapters.db import engine as db_engine
+from siaga.adapters.db import migrate
+from siaga.adapters.db.engine import Database
 from siaga.integrations.pitr import (
     Host,
     PgBackRest,
@@ -123,3 +127,65 @@ def cluster(workdir: Path) -> Iterator[Cluster]:
             timeout=60,
             check=False,
         )
+
+
+# ---------------------------------------------------------------- for backup jobs with pitr: true
+
+
+@dataclass(frozen=True)
+class PlainCluster:
+    """A running cluster that does not archive yet: what a DBA has before applying Siaga's settings."""
+
+    root: Path
+    data: Path
+    port: int
+    host: Host
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(host=str(self.root), port=self.port, user="postgres", autocommit=True)
+
+    def url(self, password: str) -> str:
+        """A postgres:// URL on the Unix socket (trust: the password is never asked for)."""
+        return (
+            f"postgresql://postgres:{quote(password, safe='')}@/postgres"
+            f"?host={quote(str(self.root), safe='')}&port={self.port}"
+        )
+
+    def apply(self, conf_lines: str) -> None:
+        """Append ``postgresql.conf`` lines and restart (``archive_mode`` needs it)."""
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(conf_lines)
+        log = str(self.root / "postgres.log")
+        as_postgres(str(PG_BIN / "pg_ctl"), "restart", "-D", str(self.data), "-l", log, "-m", "fast", "-w")
+
+
+@pytest.fixture
+def plain_cluster(workdir: Path) -> Iterator[PlainCluster]:
+    """A running PostgreSQL 15 on a Unix socket in ``workdir``, archiving off, no pgBackRest stanza."""
+    data, port = workdir / "data", free_port()
+    host = Host(config_path=workdir / "pgbackrest", pg_bin_dir=PG_BIN, log_path=workdir, lock_path=workdir)
+    as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
+    settings = {"listen_addresses": "", "unix_socket_directories": str(workdir), "port": str(port)}
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write(render_postgresql_conf(settings | {"fsync": "off"}))
+    pg_ctl = str(PG_BIN / "pg_ctl")
+    as_postgres(pg_ctl, "start", "-D", str(data), "-l", str(workdir / "postgres.log"), "-w")
+    try:
+        yield PlainCluster(root=workdir, data=data, port=port, host=host)
+    finally:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", pg_ctl, "stop", "-D", str(data), "-m", "immediate", "-w"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture
+def siaga_db(tmp_path: Path) -> Iterator[Database]:
+    """Siaga's own store, on SQLite: where drill runs and their incidents are recorded."""
+    engine = db_engine.create(db_engine.sqlite_url(tmp_path))
+    migrate.upgrade(engine)
+    database = Database(engine)
+    yield database
+    database.dispose()

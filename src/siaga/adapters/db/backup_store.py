@@ -1,4 +1,4 @@
-"""Queries for backup runs: what each job did, when, and how it went."""
+"""Queries for backup runs and security audit runs: what was done, when, and how it went."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from siaga.adapters.db.tables import backup_runs
+from siaga.adapters.db.tables import audit_runs, backup_runs
 from siaga.services.ports import Row
 
 
@@ -44,3 +44,12 @@ class BackupQueries:
         query = sa.select(backup_runs).join(newest, backup_runs.c.id == newest.c.id)
         rows = cast(list[Row], list(self.conn.execute(query).mappings()))
         return {(r["job"], r["kind"], bool(r["ok"])): r for r in rows}
+
+    def insert_audit_run(self, values: Row) -> int:
+        result = self.conn.execute(audit_runs.insert().values(**values).returning(audit_runs.c.id))
+        return int(result.scalar_one())
+
+    def audit_runs(self, limit: int = 20) -> list[Row]:
+        """Newest first."""
+        query = sa.select(audit_runs).order_by(audit_runs.c.started_at.desc(), audit_runs.c.id.desc())
+        return cast(list[Row], list(self.conn.execute(query.limit(limit)).mappings()))

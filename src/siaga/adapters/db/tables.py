@@ -360,3 +360,21 @@ backup_runs = sa.Table(
     sa.Column("detail", Json, nullable=False),
     sa.Index("ix_backup_runs_job_kind_started", "job", "kind", "started_at"),
 )
+
+# -- security audits -------------------------------------------------------------------------------------
+
+# One row per audit run: the scores and every finding (active and accepted), so the next run can say what is
+# new and what was fixed, and the quarterly report can show the trend.
+audit_runs = sa.Table(
+    "audit_runs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=False),
+    sa.Column("overall", sa.Integer, nullable=False),
+    sa.Column("scores", Json, nullable=False),  # area → {score, findings, grade}
+    sa.Column(
+        "findings", Json, nullable=False
+    ),  # [{key, rule, area, severity, location, message, evidence, fix, accepted}]
+    sa.Index("ix_audit_runs_started", "started_at"),
+)

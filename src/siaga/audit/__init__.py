@@ -1,0 +1,1 @@
+"""Collectors for ``siaga audit``: each turns what it inspects into ``siaga.domain.audit.Finding``s."""
