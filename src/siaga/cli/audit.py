@@ -18,6 +18,7 @@ from rich.table import Table
 from siaga.cli import UserError, out
 
 _FORMATS = ("table", "json", "sarif", "html")
+DEFAULT_FAIL_UNDER = 70  # as the spec's security.fail_under
 
 
 def _ports(text: str | None) -> list[int]:
@@ -102,6 +103,7 @@ def audit(
             request = AuditRequest(
                 urls=tuple(url or ()), hosts=hosts, paths=tuple(path or ()), headers=HeaderPolicy()
             )
+            fail_under = DEFAULT_FAIL_UNDER if fail_under is None else fail_under
     except service.AuditInputError as error:
         raise UserError(str(error)) from None
     result = asyncio.run(service.audit(request, now=lambda: datetime.now(UTC)))

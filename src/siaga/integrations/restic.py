@@ -27,9 +27,9 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -368,11 +368,20 @@ class Restic:
         binary: str = "restic",
         cache_dir: Path | None = None,
         timeout: float | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.repository = repository
         self._binary = binary
         self._cache_dir = cache_dir
         self._timeout = timeout  # for the commands that run to completion (not streams)
+        # Snapshots are stamped with Siaga's clock (restic's --time), so retention decisions and the
+        # snapshots' own times agree, also on a virtual clock.
+        self._clock = clock
+
+    def _time_args(self) -> list[str]:
+        if self._clock is None:
+            return []
+        return ["--time", self._clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")]
 
     def __repr__(self) -> str:
         return f"Restic({self.label!r})"
@@ -398,7 +407,16 @@ class Restic:
     def start_stdin_backup(self, filename: str, tags: Sequence[str] = (), host: str = "siaga") -> StdinUpload:
         """Start ``restic backup --stdin`` recording one file ``filename``; feed it through the upload."""
         _check_tags(tags)
-        args = ["backup", "--json", "--stdin", "--stdin-filename", filename, "--host", host]
+        args = [
+            "backup",
+            "--json",
+            "--stdin",
+            "--stdin-filename",
+            filename,
+            "--host",
+            host,
+            *self._time_args(),
+        ]
         args += [arg for tag in tags for arg in ("--tag", tag)]
         return StdinUpload(self, self._popen(args, stdin=subprocess.PIPE))
 
@@ -449,7 +467,8 @@ class Restic:
         Raises ``ResticError("incomplete", snapshot_id=...)`` when some files could not be read (exit 3).
         """
         _check_tags(tags)
-        args = ["backup", "--json", "--host", host, *(arg for tag in tags for arg in ("--tag", tag))]
+        args = ["backup", "--json", "--host", host, *self._time_args()]
+        args += [arg for tag in tags for arg in ("--tag", tag)]
         process = self._popen([*args, "--", *map(str, paths)], cwd=cwd)
         assert process.stdout is not None  # noqa: S101 — a pipe
         assert process.stderr is not None  # noqa: S101 — a pipe
@@ -549,6 +568,7 @@ class Restic:
             env.pop("AWS_SESSION_TOKEN", None)
         env.update(self.repository.env)
         env["RESTIC_PASSWORD"] = self.repository.password
+        env["TZ"] = "UTC"  # --time is read in restic's local zone: make that UTC
         return env
 
     def _popen(

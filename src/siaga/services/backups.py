@@ -28,6 +28,11 @@ from siaga.spec.backups import Job, schedule_cron
 from siaga.spec.models import Spec
 
 JOB_TAG = "siaga:job="
+# Forgetting is cheap and runs after every backup; pruning (rewriting packs to reclaim space) is costly and
+# runs at most this often per job, as restic's own docs suggest for frequent forgets.
+PRUNE_EVERY = timedelta(days=7)
+# Repositories this process has opened already (`restic init` on an existing one still costs a command).
+_OPENED: set[str] = set()
 
 
 class BackupUsageError(Exception):
@@ -69,7 +74,11 @@ def repositories(ctx: Context, name: str) -> list[Restic]:
     job = job_of(ctx.spec, name)
     cache = ctx.data_dir / "restic-cache"
     return [
-        Restic(RepoLocation.from_spec(ctx.spec.backups.repositories[repo], repo), cache_dir=cache)
+        Restic(
+            RepoLocation.from_spec(ctx.spec.backups.repositories[repo], repo),
+            cache_dir=cache,
+            clock=ctx.clock.now,
+        )
         for repo in job.repositories
     ]
 
@@ -119,7 +128,9 @@ def run_backup(ctx: Context, name: str, *, apply_retention: bool = True) -> RunR
     restics = repositories(ctx, name)
     try:
         for restic in restics:
-            restic.init()
+            if restic.repository.url not in _OPENED:
+                restic.init()
+                _OPENED.add(restic.repository.url)
     except ResticError as exc:
         _hooks(job.hooks.on_failure, "on_failure")
         return _record(
@@ -177,6 +188,7 @@ def forget(ctx: Context, name: str, *, dry_run: bool) -> dict[str, retention.Sel
     chosen: dict[str, retention.Selection] = {}
     removed: dict[str, list[str]] = {}
     started = ctx.clock.now()
+    prune = not dry_run and _prune_due(ctx, name, started)
     for restic in repositories(ctx, name):
         found = _job_snapshots(restic, name)
         snapshots = [retention.Snapshot(info.id, info.time, True) for info in found]
@@ -184,11 +196,20 @@ def forget(ctx: Context, name: str, *, dry_run: bool) -> dict[str, retention.Sel
         chosen[restic.label] = selection
         if not dry_run and selection.remove:
             restic.unlock()  # stale locks of a killed run expire here
-            engines.forget_backups(restic, list(selection.remove))
+            engines.forget_backups(restic, list(selection.remove), prune=prune)
             removed[restic.label] = list(selection.remove)
     if not dry_run:
-        _record(ctx, RunReport(name, "forget", True, None, detail={"removed": removed}), started)
+        detail = {"removed": removed, "pruned": prune and bool(removed)}
+        _record(ctx, RunReport(name, "forget", True, None, detail=detail), started)
     return chosen
+
+
+def _prune_due(ctx: Context, name: str, now: datetime) -> bool:
+    with ctx.uow.read() as store:
+        for run in store.backup_runs(name, "forget", limit=50):
+            if (run["detail"] or {}).get("pruned"):
+                return bool(now - run["started_at"] >= PRUNE_EVERY)
+    return True
 
 
 def snapshots(ctx: Context, name: str) -> dict[str, list[SnapshotInfo]]:
