@@ -273,7 +273,7 @@ def _candidate_lines(text: str, lines: list[str]) -> Iterator[tuple[int, str]]:
             yield number, lines[number - 1]
 
 
-def literal_credentials(rel: str, lines: list[str]) -> tuple[list[_Hit], dict[int, str]]:
+def _literal_credentials(rel: str, lines: list[str]) -> tuple[list[_Hit], dict[int, str]]:
     """Given a file's path and lines, Siaga's literal-credential hits and each judged line's status:
     ``flagged``, ``cleared`` (a credential from a reference or a placeholder) or ``about`` (no credential)."""
     config = _is_config(rel)
@@ -420,7 +420,7 @@ def _scan_file(root: str, rel: str) -> list[Finding]:
         lines = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     except UnicodeDecodeError:
         return []  # detect-secrets skips what is not UTF-8 text too
-    hits, status = literal_credentials(rel, lines)
+    hits, status = _literal_credentials(rel, lines)
     if "swagger" not in rel:
         hits.extend(_detect_secrets_hits(path, rel, lines, status))
     by_line: dict[int, list[_Hit]] = {}

@@ -1,4 +1,5 @@
-"""Runs backup jobs, verifies and drills when their schedules say, and watches for stale backups.
+"""Runs backup jobs, verifies and drills when their schedules say, watches for stale backups, and runs the
+security audit on `security.every`.
 
 One thread, one operation at a time (backups are I/O-heavy; running two against the same database or
 repository only makes both slower). Each (job, kind) keeps a cursor in the database: the schedule slot it
@@ -96,7 +97,32 @@ class BackupScheduler:
                 return
             (run or _run)(ctx, name, kind)
         backup_health.evaluate(uow=ctx.uow, policy=ctx.policy, spec=ctx.spec, now=ctx.clock.now())
+        if self.audit_due(ctx.clock.now()):
+            self.audit()
         self._container.outbox_changed()
+
+    # -- the security audit on `security.every` (the same thread: audits are I/O-bound and rare) -------
+    def audit_due(self, now: datetime) -> bool:
+        every = self._container.spec.security.every
+        if every is None:
+            return False
+        with self._container.db.transaction() as store:
+            last = store.job_cursor("audit:last")
+            if last is not None and now - last < every:
+                return False
+            store.set_job_cursor("audit:last", now)
+        return True
+
+    def audit(self) -> None:
+        import asyncio
+
+        from siaga.services import audit
+
+        wired = self._container
+        request = audit.request_from_spec(wired.spec, wired.settings.config_path.resolve().parent)
+        result = asyncio.run(audit.audit(request, now=wired.clock.now))
+        audit.record(uow=wired.db, policy=wired.policy, spec=wired.spec, result=result)
+        log.info("security audit: overall %d, %d findings", result.scores.overall, len(result.findings))
 
 
 def _run(ctx: backups.Context, name: str, kind: str) -> object:

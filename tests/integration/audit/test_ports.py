@@ -20,6 +20,7 @@ import pytest
 from siaga.audit.ports import port_rules, probe_ports
 from siaga.domain.audit import Severity
 from siaga.spec.security import HostPolicy
+from tests.integration.servers import wait_until
 
 
 class Listener:
@@ -94,7 +95,9 @@ def test_a_forbidden_open_database_port_is_critical_and_allowed_ports_are_fine(
     assert {(s.port, s.open) for s in states} == {(web, True), (tls, True), (database, True), (down, False)}
     assert all(s.address == "127.0.0.1" and not s.unprobed for s in states)
     assert next(s for s in states if s.port == down).error == "connection refused"
-    assert all(listener.accepted == 1 for listener in listeners)  # one connect each, nothing else
+    # The listeners' threads count accepts after the probe has gone: wait for them, then one each, no more.
+    wait_until(lambda: all(listener.accepted >= 1 for listener in listeners), timeout=5, what="the accepts")
+    assert all(listener.accepted == 1 for listener in listeners)
 
     findings = port_rules(states, policy, database_ports={database: "MariaDB"})
     assert sorted((f.rule, f.severity, f.location) for f in findings) == [
@@ -116,6 +119,7 @@ def test_check_ports_default_to_allow_ports(listeners: list[Listener]) -> None:
     states = asyncio.run(probe_ports(policy))
     assert [(s.port, s.open) for s in states] == [(listeners[0].port, True)]
     assert port_rules(states, policy) == []
+    wait_until(lambda: listeners[0].accepted >= 1, timeout=5, what="the accept")
     assert [listener.accepted for listener in listeners] == [1, 0, 0]
 
 

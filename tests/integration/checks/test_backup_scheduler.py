@@ -4,7 +4,7 @@ not replayed after a restart, staleness settled every pass."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from siaga.adapters.clock import ManualClock
 from siaga.bootstrap import Container
@@ -59,3 +59,28 @@ def test_slots_run_once_in_the_project_zone_and_staleness_alerts(
     # None of those runs recorded a success (the stand-in runs nothing): the job goes stale.
     open_ = [i for i in incidents.list_incidents(uow=container.db) if i["status"] != "resolved"]
     assert [i["title"] for i in open_] == ["backup registry-db is stale: last success never"]
+
+
+SECURITY = """
+security:
+  targets:
+    hosts:
+      - {host: 127.0.0.1, allow_ports: [1], check_ports: [1]}
+  every: 1d
+"""
+
+
+def test_the_security_audit_runs_on_its_schedule(
+    wire: Callable[[Spec], Container], clock: ManualClock
+) -> None:
+    container = wire(make_spec("services: {}\n", SECURITY))
+    scheduler = BackupScheduler(container)
+    scheduler.tick()
+    scheduler.tick()  # same moment: not again
+    with container.db.read() as store:
+        [first] = store.audit_runs()
+    assert {f["rule"] for f in first["findings"]} == {"ports.allowed-closed"}
+    clock.advance(timedelta(days=1))
+    scheduler.tick()
+    with container.db.read() as store:
+        assert len(store.audit_runs()) == 2
