@@ -165,20 +165,14 @@ def restore(
         str | None, typer.Option("--to-time", help="Point in time (PostgreSQL jobs with pitr).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before overwriting the target.")] = False,
+    port: Annotated[int, typer.Option("--port", help="With --to-time: the restored cluster's port.")] = 54329,
 ) -> None:
     """Restore a snapshot into TARGET and validate it against the counts and checksums taken at backup."""
     from siaga.services import backups
 
     if to_time is not None:
-        try:
-            datetime.fromisoformat(to_time).astimezone(UTC)
-        except ValueError:
-            raise UserError(
-                f"--to-time '{to_time}' is not an ISO 8601 time such as 2026-12-01T10:30+07:00"
-            ) from None
-        raise UserError(
-            "--to-time restores through pgBackRest: see docs/pitr.md (not wired into this command yet)"
-        )
+        _restore_to_time(job, target, to_time, config, port)
+        return
     ctx = _context(config)
     if not yes and not typer.confirm(f"Restore {job} into {_safe(target)}? Whatever is there is replaced."):
         raise typer.Exit(1)
@@ -189,6 +183,36 @@ def restore(
         return
     out.print(f"[bold red]restore failed[/]: {outcome.reason}")
     raise typer.Exit(1)
+
+
+def _restore_to_time(job: str, target: str, to_time: str, config: Path | None, port: int) -> None:
+    """PostgreSQL point-in-time recovery: a new cluster in the (empty) directory TARGET, recovered to the
+    time and left running on PORT (its Unix socket only), through pgBackRest on this host."""
+    from siaga.integrations.pitr import Host, PitrError
+    from siaga.services import pitr_jobs
+
+    try:
+        moment = datetime.fromisoformat(to_time)
+    except ValueError:
+        raise UserError(
+            f"--to-time '{to_time}' is not an ISO 8601 time such as 2026-12-01T10:30+07:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise UserError(f"--to-time '{to_time}' needs a time zone, e.g. 2026-12-01T10:30+07:00")
+    ctx = _context(config)
+    with out.status(f"restoring {job} to {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC …"):
+        try:
+            cluster = _guard(
+                lambda: pitr_jobs.restore_to_time(
+                    ctx, job, moment, host=Host(), scratch_dir=Path(target), port=port
+                )
+            )
+        except (PitrError, pitr_jobs.PitrJobError) as error:
+            out.print(f"[bold red]restore failed[/]: {str(error).splitlines()[0]}")
+            raise typer.Exit(1) from None
+    out.print(
+        f"restored {job} as of {cluster.target_time.isoformat()} into {cluster.data_dir}: {cluster.url}"
+    )
 
 
 def _safe(target: str) -> str:
