@@ -92,14 +92,22 @@ class BackupScheduler:
     def tick(self, run: Callable[[backups.Context, str, str], object] | None = None) -> None:
         """One pass: run what is due, then settle the alerts that move with the clock (staleness)."""
         ctx = self.context()
+        if not ctx.spec.backups.jobs and ctx.spec.security.every is None:
+            return  # nothing to schedule: no database work at all
+        changed = False
         for name, kind in self.due(ctx.clock.now()):
             if self._stop.is_set():
                 return
             (run or _run)(ctx, name, kind)
-        backup_health.evaluate(uow=ctx.uow, policy=ctx.policy, spec=ctx.spec, now=ctx.clock.now())
+            changed = True
+        changed |= bool(
+            backup_health.evaluate(uow=ctx.uow, policy=ctx.policy, spec=ctx.spec, now=ctx.clock.now())
+        )
         if self.audit_due(ctx.clock.now()):
             self.audit()
-        self._container.outbox_changed()
+            changed = True
+        if changed:
+            self._container.outbox_changed()
 
     # -- the security audit on `security.every` (the same thread: audits are I/O-bound and rare) -------
     def audit_due(self, now: datetime) -> bool:

@@ -83,9 +83,10 @@ def repositories(ctx: Context, name: str) -> list[Restic]:
     ]
 
 
-def _record(ctx: Context, report: RunReport, started: datetime) -> RunReport:
+def record(ctx: Context, report: RunReport, started: datetime, *, seconds: float | None = None) -> RunReport:
+    """Store a run (and the alerts it changes); ``seconds`` when the caller measured the wall time itself."""
     finished = ctx.clock.now()
-    report.seconds = (finished - started).total_seconds()
+    report.seconds = round(seconds, 3) if seconds is not None else (finished - started).total_seconds()
     backup_health.record_run(
         uow=ctx.uow,
         policy=ctx.policy,
@@ -124,7 +125,7 @@ def run_backup(ctx: Context, name: str, *, apply_retention: bool = True) -> RunR
     problem = _hooks(job.hooks.before, "before")
     if problem is not None:
         _hooks(job.hooks.on_failure, "on_failure")
-        return _record(ctx, RunReport(name, "backup", False, problem, detail={"failure": "hook"}), started)
+        return record(ctx, RunReport(name, "backup", False, problem, detail={"failure": "hook"}), started)
     restics = repositories(ctx, name)
     try:
         for restic in restics:
@@ -133,7 +134,7 @@ def run_backup(ctx: Context, name: str, *, apply_retention: bool = True) -> RunR
                 _OPENED.add(restic.repository.url)
     except ResticError as exc:
         _hooks(job.hooks.on_failure, "on_failure")
-        return _record(
+        return record(
             ctx, RunReport(name, "backup", False, f"{exc.message}", detail={"failure": exc.kind}), started
         )
     scratch = ctx.data_dir / "scratch"
@@ -149,7 +150,7 @@ def run_backup(ctx: Context, name: str, *, apply_retention: bool = True) -> RunR
     except OSError as exc:  # the scratch space itself (full, unwritable): a failed backup, not a crash
         _hooks(job.hooks.on_failure, "on_failure")
         why = f"scratch space {scratch}: {exc.strerror or type(exc).__name__}"
-        return _record(ctx, RunReport(name, "backup", False, why, detail={"failure": "scratch"}), started)
+        return record(ctx, RunReport(name, "backup", False, why, detail={"failure": "scratch"}), started)
     if outcome.ok:
         _hooks(job.hooks.after, "after")
     else:
@@ -166,7 +167,7 @@ def run_backup(ctx: Context, name: str, *, apply_retention: bool = True) -> RunR
     if outcome.ok and not complete:
         missing = sorted(set(job.repositories) - set(outcome.snapshots))
         reason = f"not written to {', '.join(missing)}"
-    report = _record(
+    report = record(
         ctx,
         RunReport(name, "backup", complete, reason, dict(outcome.snapshots), outcome.bytes or None, detail),
         started,
@@ -200,7 +201,7 @@ def forget(ctx: Context, name: str, *, dry_run: bool) -> dict[str, retention.Sel
             removed[restic.label] = list(selection.remove)
     if not dry_run:
         detail = {"removed": removed, "pruned": prune and bool(removed)}
-        _record(ctx, RunReport(name, "forget", True, None, detail=detail), started)
+        record(ctx, RunReport(name, "forget", True, None, detail=detail), started)
     return chosen
 
 
@@ -252,12 +253,12 @@ def verify(ctx: Context, name: str) -> RunReport:
             restic.check(subset)
         restic, newest = _newest(ctx, name)
     except ResticError as exc:
-        return _record(ctx, RunReport(name, "verify", False, exc.message, detail=detail), started)
+        return record(ctx, RunReport(name, "verify", False, exc.message, detail=detail), started)
     except BackupUsageError as exc:
-        return _record(ctx, RunReport(name, "verify", False, str(exc), detail=detail), started)
+        return record(ctx, RunReport(name, "verify", False, str(exc), detail=detail), started)
     outcome = engines.restore(restic, newest.id, _scratch_target(ctx, name, job))
     detail |= {"snapshot": newest.id, "durations": dict(outcome.durations)}
-    return _record(ctx, RunReport(name, "verify", outcome.ok, outcome.reason or None, detail=detail), started)
+    return record(ctx, RunReport(name, "verify", outcome.ok, outcome.reason or None, detail=detail), started)
 
 
 def drill(ctx: Context, name: str, *, perf: Callable[[], float] = time.perf_counter) -> RunReport:
@@ -271,7 +272,7 @@ def drill(ctx: Context, name: str, *, perf: Callable[[], float] = time.perf_coun
         manifest = engines.load_manifest(restic, newest)
     except (BackupUsageError, ResticError, engines.BackupError) as exc:
         reason = str(exc) if isinstance(exc, BackupUsageError) else getattr(exc, "reason", str(exc))
-        return _record(ctx, RunReport(name, "drill", False, reason), started)
+        return record(ctx, RunReport(name, "drill", False, reason), started)
     fetched = perf() - t0
     outcome = engines.restore(restic, newest.id, _scratch_target(ctx, name, job), manifest=manifest)
     phases = {"fetch": round(fetched, 3), **{k: round(v, 3) for k, v in outcome.durations.items()}}
@@ -284,15 +285,15 @@ def drill(ctx: Context, name: str, *, perf: Callable[[], float] = time.perf_coun
         "rpo_seconds": round(rpo.total_seconds(), 3),
     }
     if not outcome.ok:
-        return _record(ctx, RunReport(name, "drill", False, outcome.reason, detail=detail), started)
+        return record(ctx, RunReport(name, "drill", False, outcome.reason, detail=detail), started)
     if job.drill is None:
-        return _record(ctx, RunReport(name, "drill", True, None, detail=detail), started)
+        return record(ctx, RunReport(name, "drill", True, None, detail=detail), started)
     verdict = domain.judge_drill(job.drill.rto, job.drill.rpo, rto, rpo)
     detail |= {
         "rto_target_seconds": job.drill.rto.total_seconds(),
         "rpo_target_seconds": job.drill.rpo.total_seconds(),
     }
-    return _record(ctx, RunReport(name, "drill", verdict.ok, verdict.reason, detail=detail), started)
+    return record(ctx, RunReport(name, "drill", verdict.ok, verdict.reason, detail=detail), started)
 
 
 def restore(ctx: Context, name: str, *, target: str, snapshot: str | None = None) -> engines.RestoreOutcome:

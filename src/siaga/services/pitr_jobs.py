@@ -42,8 +42,7 @@ from siaga.integrations.pitr import (
     render_postgresql_conf,
     write_config,
 )
-from siaga.services import backup_health
-from siaga.services.backups import BackupUsageError, Context, RunReport, job_of
+from siaga.services.backups import BackupUsageError, Context, RunReport, job_of, record
 from siaga.spec.backups import Job
 
 __all__ = [
@@ -380,29 +379,6 @@ def _restore_and_validate(
     )
 
 
-def _record(ctx: Context, report: RunReport, started: datetime, seconds: float) -> RunReport:
-    finished = ctx.clock.now()
-    report.seconds = round(seconds, 3)
-    backup_health.record_run(
-        uow=ctx.uow,
-        policy=ctx.policy,
-        spec=ctx.spec,
-        run={
-            "job": report.job,
-            "kind": report.kind,
-            "started_at": started,
-            "finished_at": finished,
-            "ok": report.ok,
-            "reason": report.reason,
-            "snapshots": report.snapshots,
-            "bytes": report.bytes,
-            "detail": report.detail,
-        },
-        now=finished,
-    )
-    return report
-
-
 def drill(
     ctx: Context,
     job_name: str,
@@ -442,7 +418,7 @@ def drill(
         detail |= {"failure": type(exc).__name__, "error": message}
         why = message.splitlines()[0] if message else type(exc).__name__
         report = RunReport(job_name, "drill", False, why, detail=detail)
-        return _record(ctx, report, started, time.perf_counter() - began)
+        return record(ctx, report, started, seconds=time.perf_counter() - began)
     # Heartbeats are stamped by Siaga's clock and cut by the database's: a skew must not make a negative RPO.
     rpo = None if recovered.newest_beat is None else max(timedelta(0), target - recovered.newest_beat)
     detail |= {
@@ -470,4 +446,4 @@ def drill(
     if rpo is None and reason is not None:
         reason += f"; no {HEARTBEAT_TABLE} row in the restored copy: is Siaga writing the heartbeat?"
     report = RunReport(job_name, "drill", ok, reason, detail=detail)
-    return _record(ctx, report, started, time.perf_counter() - began)
+    return record(ctx, report, started, seconds=time.perf_counter() - began)
