@@ -6,8 +6,9 @@ to a local file, then a restore through validation.
 1. A database ``siaga_bench_backup`` filled by ``pgbench -i -s N`` (~1 GB at the default), VACUUM ANALYZE,
    CHECKPOINT (``--reuse`` keeps one left by an earlier ``--keep`` run).
 2. ``--repeat`` rounds, each the peer then Siaga: ``pg_dump -Fc -f FILE`` into the bench's temp dir, and
-   ``back_up`` into a fresh restic repository in the same temp dir (same disk): dump, checksums in the same
-   snapshot, ``pg_restore`` reading the archive, upload. Best and median of each side.
+   ``back_up`` into a fresh restic repository in the same temp dir (same disk): ``pg_dump --compress=1`` in
+   an exported snapshot, teed into restic, ``pg_restore --list`` and the archive reader (row counts and
+   checksums), then the manifest. Best and median of each side.
 3. The last Siaga snapshot restored into ``siaga_bench_restore`` (dropped first) and validated against its
    manifest, timed end to end.
 

@@ -108,6 +108,23 @@ def test_dump_without_table_data(local_repo: Restic, tag: str, postgres_source: 
     assert_nothing_left(local_repo, tag)
 
 
+def test_pg_dump_that_fails_after_several_mib(
+    local_repo: Restic, tag: str, postgres_source: str, shim: Shim
+) -> None:
+    # Past the first MiB the manifest's upload has started too: it must record nothing either.
+    shim(
+        "pg_dump",
+        '/usr/bin/pg_dump "$@" >/dev/null; head -c 3000000 /dev/urandom\n'
+        'echo "pg_dump: error: simulated crash" >&2\nexit 1\n',
+    )
+
+    outcome = backup_engines.back_up(pg(postgres_source), [local_repo], [tag])
+
+    assert_failed(outcome, "dump_failed", "pg_dump exited with code 1", "simulated crash")
+    assert outcome.bytes == 3000000
+    assert_nothing_left(local_repo, tag)
+
+
 def test_truncated_archive_that_exits_0(
     local_repo: Restic, tag: str, postgres_source: str, shim: Shim
 ) -> None:

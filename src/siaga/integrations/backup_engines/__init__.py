@@ -124,7 +124,7 @@ def back_up(
         if kind == "directory":
             run.directory(Path(text))
         else:
-            run.streamed(lambda: _open_dump(kind, text, scratch), timeout)
+            run.streamed(lambda: _open_dump(source, text, scratch), timeout)
     except BackupError as exc:
         run.failure = exc
     except ResticError as exc:  # a restic call outside any one upload (should not happen; be safe)
@@ -192,7 +192,10 @@ def restore(
 def validate(target: str | Path, manifest: Manifest) -> list[Mismatch]:
     """Recompute counts and checksums (or the tree digest) at ``target``; every difference from
     ``manifest``. Raises BackupError("validate_failed") when the target cannot be read."""
-    measured: Manifest = _MODULES[manifest.kind].measure(str(target))
+    if manifest.kind == "postgres":  # two methods: measure the way the manifest was taken
+        measured = postgres.measure(str(target), manifest.method)
+    else:
+        measured = _MODULES[manifest.kind].measure(str(target))
     return compare(manifest, measured)
 
 
@@ -232,9 +235,10 @@ def forget_backups(restic: Restic, data_ids: Sequence[str], prune: bool = True) 
     restic.forget(sorted({info.id for info in chosen} | set(companions)), prune=prune)
 
 
-def _open_dump(kind: str, value: str, scratch: Path | None) -> StreamedDump:
+def _open_dump(source: Source, value: str, scratch: Path | None) -> StreamedDump:
+    kind = source.kind
     if kind == "postgres":
-        return postgres.PostgresDump(value)
+        return postgres.PostgresDump(value, deduplicate=source.deduplicate)
     if kind in ("mariadb", "mysql"):
         return mariadb.MariadbDump(value)
     return sqlite.SqliteDump(value, scratch)
