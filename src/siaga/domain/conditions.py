@@ -15,9 +15,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cel
+if TYPE_CHECKING:
+    import cel
 
 _MACRO_VARIABLE = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 
@@ -63,6 +64,8 @@ def compile_condition(source: str) -> CompiledCondition:
     """Given CEL text, return it compiled; raise ConditionError naming the position of a syntax error."""
     if not source.strip():
         raise ConditionError("empty condition")
+    import cel  # here, not at the top: with prompt_toolkit ~20 MB, paid only by specs with conditions
+
     try:
         program = cel.compile(source)
     except (ValueError, RuntimeError) as exc:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from siaga.bootstrap import Container
 from siaga.domain.checks import next_run, phase
-from siaga.integrations.probes import make_probers
+from siaga.integrations.probes import close_probers, make_probers
 from siaga.integrations.probes.base import Prober, ProbeResult
 from siaga.integrations.prometheus_query import Sample, query_rules
 from siaga.services import checks, promql_rules, rollups, slo_report
@@ -185,8 +185,7 @@ class CheckScheduler:
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
             self._flush()
-            for prober in probers.values():
-                await prober.close()
+            await close_probers(probers)
 
     @property
     def _by_id(self) -> dict[int, PlannedCheck]:

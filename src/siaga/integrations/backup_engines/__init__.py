@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
-from siaga.integrations.backup_engines import directory, mariadb, postgres, sqlite
+from siaga.integrations.backup_engines import directory, postgres, sqlite
 from siaga.integrations.backup_engines.manifest import (
     MANIFEST_FILENAME,
     Manifest,
@@ -58,13 +58,18 @@ __all__ = [
     "validate",
 ]
 
-_MODULES: dict[str, ModuleType] = {
-    "postgres": postgres,
-    "mariadb": mariadb,
-    "mysql": mariadb,
-    "sqlite": sqlite,
-    "directory": directory,
-}
+
+def _mariadb() -> ModuleType:
+    # Imported when first needed: pymysql brings cryptography (~10 MB) into every server otherwise.
+    from siaga.integrations.backup_engines import mariadb
+
+    return mariadb
+
+
+def _engine(kind: str) -> ModuleType:
+    if kind in ("mariadb", "mysql"):
+        return _mariadb()
+    return {"postgres": postgres, "sqlite": sqlite, "directory": directory}[kind]
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ def restore(
         if manifest.kind == "directory":
             moved = directory.restore(restic, snapshot, target)
         else:
-            moved = _MODULES[manifest.kind].restore(restic, snapshot, manifest.filename, target)
+            moved = _engine(manifest.kind).restore(restic, snapshot, manifest.filename, target)
         durations["restore"] = time.perf_counter() - started
         started = time.perf_counter()
         mismatches = validate(target, manifest)
@@ -195,7 +200,7 @@ def validate(target: str | Path, manifest: Manifest) -> list[Mismatch]:
     if manifest.kind == "postgres":  # two methods: measure the way the manifest was taken
         measured = postgres.measure(str(target), manifest.method)
     else:
-        measured = _MODULES[manifest.kind].measure(str(target))
+        measured = _engine(manifest.kind).measure(str(target))
     return compare(manifest, measured)
 
 
@@ -240,7 +245,8 @@ def _open_dump(source: Source, value: str, scratch: Path | None) -> StreamedDump
     if kind == "postgres":
         return postgres.PostgresDump(value, deduplicate=source.deduplicate)
     if kind in ("mariadb", "mysql"):
-        return mariadb.MariadbDump(value)
+        dump: StreamedDump = _mariadb().MariadbDump(value)
+        return dump
     return sqlite.SqliteDump(value, scratch)
 
 
@@ -256,7 +262,8 @@ def _target_label(target: str) -> str:
         if target.startswith(("postgres://", "postgresql://")):
             return postgres.Target(target).label
         if target.startswith(("mysql://", "mariadb://")):
-            return mariadb.Target(target).label
+            label: str = _mariadb().Target(target).label
+            return label
     except BackupError:
         return "(an unreadable URL)"
     return target
