@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from siaga.settings import sqlite_url
 __all__ = ["Database", "create", "sqlite_url"]
 
 
+_PING_AFTER_IDLE = 1.0  # seconds
 _WRITE = "siaga_write"  # execution option: this SQLite connection is for a write transaction
 
 
@@ -41,14 +43,35 @@ def create(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # No server-side prepared statements: a generic plan made while a table was small (seq scan) would be kept
     # as it grows; planning afresh each time costs far less than that.
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         connect_args={"prepare_threshold": None},
         **json_options,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only if it sat idle: a server restart is still caught (the
+    pool swaps the dead connection for a new one), but busy intake skips a round trip per transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except psycopg.Error:
+            raise exc.DisconnectionError("the connection was closed while idle") from None
 
 
 def _configure_sqlite(engine: Engine) -> None:
