@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from siaga.adapters.db.backup_store import BackupQueries
@@ -381,17 +383,14 @@ class Store(CheckQueries, UserQueries, BackupQueries):
 
     # -- paging: outbox ---------------------------------------------------------------------------
     def insert_outbox(self, rows: Sequence[Row]) -> int:
-        """Queue messages; a key already queued is skipped (re-running a step cannot double a message)."""
+        """Queue messages; a key already queued is skipped (re-running a step cannot double a message).
+        One round trip: the unique key decides, and RETURNING counts what went in."""
         if not rows:
             return 0
-        keys = [row["key"] for row in rows]
-        existing = {
-            key for (key,) in self.conn.execute(sa.select(outbox.c.key).where(outbox.c.key.in_(keys)))
-        }
-        fresh = [row for row in {row["key"]: row for row in rows}.values() if row["key"] not in existing]
-        if fresh:
-            self.conn.execute(outbox.insert(), fresh)
-        return len(fresh)
+        fresh = list({row["key"]: row for row in rows}.values())
+        insert = pg_insert(outbox) if self.conn.dialect.name == "postgresql" else sqlite_insert(outbox)
+        statement = insert.on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.key)
+        return len(self.conn.execute(statement, fresh).all())
 
     def claim_outbox(self, now: datetime, lease_until: datetime | None, limit: int) -> list[Row]:
         """Take up to ``limit`` due messages for sending until ``lease_until``; an expired lease (a sender
