@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +83,9 @@ def default_senders(channels: Mapping[str, Any], session: aiohttp.ClientSession)
     return build_senders(channels, session)
 
 
+_OVERLAPPED_ROUNDS = 2  # rounds whose outcomes may be waiting to be recorded while the next one sends
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -112,6 +115,9 @@ class Dispatcher:
         self._senders_for: object = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Outbox rows sent (or deferred) whose outcome is still being recorded: never claimed again meanwhile.
+        self._inflight: set[int] = set()
+        self._recording: list[asyncio.Task[None]] = []
 
     # -- life cycle -----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -120,12 +126,15 @@ class Dispatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop``. Rounds overlap: a round's outcomes are recorded in the background while
+        the next round claims and sends, so a message queued meanwhile is not held up behind a write
+        waiting for the database (on SQLite, behind intake's transactions)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         try:
             while not stop.is_set():
                 try:
-                    sent = await self.run_once()
+                    sent = await self._round(overlap=True)
                 except Exception:
                     log.exception("outbox dispatch failed; retrying")
                     sent = 0
@@ -138,6 +147,7 @@ class Dispatcher:
                 stopper.cancel()
                 self._wake.clear()
         finally:
+            await self._drain_recording()
             await self.close()
 
     async def close(self) -> None:
@@ -158,11 +168,35 @@ class Dispatcher:
     # -- one round --------------------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Claim due messages, send them, record the outcomes; return how many were attempted."""
+        return await self._round(overlap=False)
+
+    async def _round(self, *, overlap: bool) -> int:
         wired = self._container
         now = wired.clock.now()
-        rows = await asyncio.to_thread(self._claim, now)
+        claimed = await asyncio.to_thread(self._claim, now, len(self._inflight))
+        rows = [row for row in claimed if int(row["id"]) not in self._inflight][: self._batch]
         if not rows:
             return 0
+        self._inflight.update(int(row["id"]) for row in rows)
+        try:
+            attempts, deferred = await self._send_all(rows, now)
+        except BaseException:
+            self._inflight.difference_update(int(row["id"]) for row in rows)
+            raise
+        recording = self._record_outcomes(rows, attempts, deferred)
+        if not overlap:
+            await recording
+            return len(rows)
+        while len(self._recording) >= _OVERLAPPED_ROUNDS:  # bound the rounds waiting to be recorded
+            await self._recording[0]
+        task = asyncio.create_task(self._after(list(self._recording), recording))
+        self._recording.append(task)
+        task.add_done_callback(self._recording.remove)
+        return len(rows)
+
+    async def _send_all(
+        self, rows: Sequence[Row], now: datetime
+    ) -> tuple[list[Attempt], list[tuple[Row, float]]]:
         senders = self._current_senders()
         tasks = []
         deferred: list[tuple[Row, float]] = []
@@ -183,23 +217,44 @@ class Dispatcher:
             Attempt(row, Receipt(Outcome.PERMANENT, None, "no such channel in the spec"), 0)
             for row in unknown
         ]
-        await asyncio.to_thread(self._record, attempts, deferred, wired.clock.now())
+        return attempts, deferred
+
+    async def _record_outcomes(
+        self, rows: Sequence[Row], attempts: Sequence[Attempt], deferred: Sequence[tuple[Row, float]]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._record, attempts, deferred, self._container.clock.now())
+        finally:
+            self._inflight.difference_update(int(row["id"]) for row in rows)
         changed = self._watch_channels(attempts)
         if changed:
-            await asyncio.to_thread(self._raise_or_clear_all, changed, wired.clock.now())
-        return len(rows)
+            await asyncio.to_thread(self._raise_or_clear_all, changed, self._container.clock.now())
+
+    @staticmethod
+    async def _after(earlier: Sequence[asyncio.Task[None]], recording: Awaitable[None]) -> None:
+        """Record after the rounds before this one (receipts reach the timeline in the order sent)."""
+        await asyncio.gather(*earlier, return_exceptions=True)
+        try:
+            await recording
+        except Exception:
+            log.exception("recording outbox outcomes failed; the messages will be sent again")
+
+    async def _drain_recording(self) -> None:
+        await asyncio.gather(*self._recording, return_exceptions=True)
 
     @property
     def batch(self) -> int:
         """Most messages one round claims; a round that took this many may have left more due."""
         return self._batch
 
-    def _claim(self, now: datetime) -> list[Row]:
+    def _claim(self, now: datetime, inflight: int) -> list[Row]:
         if self._container.settings.is_sqlite:
             # One process and this one loop send from a SQLite outbox: a read is enough, and it keeps the
             # write lock free for intake. A crash before the outcome is recorded leaves the row pending.
+            # The read also returns rows still being recorded (skipped by the caller): read that many more.
             with self._container.db.read() as store:
-                return store.claim_outbox(now, None, self._batch)
+                return store.claim_outbox(now, None, self._batch + inflight)
+        # Leased rows, those being recorded among them, are not due again until their lease ends.
         with self._container.db.transaction() as store:
             return store.claim_outbox(now, now + self._lease, self._batch)
 
