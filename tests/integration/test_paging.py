@@ -411,3 +411,41 @@ def test_route_dry_run_sees_an_override_that_starts_before_the_step(container: C
     )
     step_two = next(item for item in plan["timeline"] if item["step"] == 2)
     assert {target["person"] for target in step_two["notify"]} == {"cto"}
+
+
+def test_the_running_dispatcher_overlaps_rounds_and_sends_each_message_once(container: Container) -> None:
+    # One message per round: rounds follow each other at once, each recorded while the next sends.
+    channels = {name: Recorder(name) for name in container.spec.channels}
+    dispatcher = Dispatcher(container, senders=lambda _c, _s: channels, batch=1, poll_seconds=0.05)
+    now = container.clock.now()
+    alerts = [
+        AlertIn(
+            labels={"alertname": f"Down{n}", "service": f"svc{n}", "severity": "critical"},
+            status=AlertStatus.FIRING,
+            starts_at=now,
+        )
+        for n in range(12)
+    ]
+    ingest.ingest(uow=container.db, policy=container.policy, alerts=alerts, source="t", actor="t", now=now)
+    expected = len(_pending(container))
+    assert expected >= 12
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(dispatcher.run(stop))
+        async with asyncio.timeout(20):  # a spinning loop would never get here
+            while _pending(container):
+                await asyncio.sleep(0.02)
+        stop.set()
+        await running
+
+    asyncio.run(scenario())
+
+    keys = sorted(f"{name}:{m.idempotency_key}" for name, recorder in channels.items() for m in recorder.sent)
+    assert len(set(keys)) == expected
+    assert len(keys) == expected, [key for key in keys if keys.count(key) > 1]
+
+
+def _pending(container: Container) -> list[Mapping[str, Any]]:
+    with container.db.read() as store:
+        return store.claim_outbox(container.clock.now(), None, 10_000)

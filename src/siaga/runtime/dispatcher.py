@@ -173,8 +173,11 @@ class Dispatcher:
     async def _round(self, *, overlap: bool) -> int:
         wired = self._container
         now = wired.clock.now()
-        claimed = await asyncio.to_thread(self._claim, now, len(self._inflight))
-        rows = [row for row in claimed if int(row["id"]) not in self._inflight][: self._batch]
+        # The ids being recorded as the read starts: a row whose outcome commits while the read runs may
+        # still come back pending, and must not be sent again.
+        inflight = set(self._inflight)
+        claimed = await asyncio.to_thread(self._claim, now, len(inflight))
+        rows = [row for row in claimed if int(row["id"]) not in inflight][: self._batch]
         if not rows:
             return 0
         self._inflight.update(int(row["id"]) for row in rows)
@@ -187,11 +190,14 @@ class Dispatcher:
         if not overlap:
             await recording
             return len(rows)
-        while len(self._recording) >= _OVERLAPPED_ROUNDS:  # bound the rounds waiting to be recorded
-            await self._recording[0]
-        task = asyncio.create_task(self._after(list(self._recording), recording))
-        self._recording.append(task)
-        task.add_done_callback(self._recording.remove)
+        # Bound the rounds waiting to be recorded. (A finished task is dropped here, not by a done
+        # callback: awaiting a task that is already done does not yield, so a loop waiting for the
+        # callback to run would spin.)
+        self._recording = [task for task in self._recording if not task.done()]
+        if len(self._recording) >= _OVERLAPPED_ROUNDS:
+            await asyncio.wait(self._recording[:1])
+            self._recording = [task for task in self._recording if not task.done()]
+        self._recording.append(asyncio.create_task(self._after(list(self._recording), recording)))
         return len(rows)
 
     async def _send_all(
