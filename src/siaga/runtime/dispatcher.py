@@ -131,6 +131,7 @@ class Dispatcher:
         waiting for the database (on SQLite, behind intake's transactions)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._recording = []  # a new run, maybe on a new loop: nothing of an earlier one is waited for
         try:
             while not stop.is_set():
                 try:
@@ -246,7 +247,12 @@ class Dispatcher:
             log.exception("recording outbox outcomes failed; the messages will be sent again")
 
     async def _drain_recording(self) -> None:
-        await asyncio.gather(*self._recording, return_exceptions=True)
+        """Wait for the recordings still running (finished ones are dropped: they may belong to the
+        loop of an earlier run, which is closed by now)."""
+        pending = [task for task in self._recording if not task.done()]
+        self._recording = []
+        if pending:
+            await asyncio.wait(pending)
 
     @property
     def batch(self) -> int:
