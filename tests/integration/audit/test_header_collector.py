@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,9 +22,8 @@ from aiohttp import web
 from siaga.audit.headers import Cookie, ResponseFacts, audit, collect, rules, score_response
 from siaga.domain.audit import Finding
 from siaga.spec.security import HeaderPolicy
-from tests.integration.servers import free_port
+from tests.integration.servers import BackgroundLoop, free_port
 
-T = TypeVar("T")
 TIMEOUT = 5.0
 HANG_SECONDS = 2.0  # longer than the 0.5 s the timeout test allows, short enough not to hold up teardown
 GOOD: dict[str, str] = {
@@ -231,24 +229,6 @@ class Servers:
         return template.format(
             http=self.http, https=self.https, https_localhost=self.https_localhost, id=case
         )
-
-
-class BackgroundLoop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, make: Callable[[], Awaitable[T]]) -> T:
-        async def wrapped() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout=30)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 def _https_app() -> web.Application:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -30,7 +30,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-T = TypeVar("T")
+from tests.integration.servers import BackgroundLoop
 
 BASIC_USER = "monitor"
 BASIC_PASSWORD = "b4sic-S3cret-pw"
@@ -63,26 +63,6 @@ class Targets:
     dns: str  # host:port
     ca_file: Path
     not_after: datetime
-
-
-class BackgroundLoop:
-    """An event loop in a thread, for servers that outlive one ``asyncio.run`` of a test."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, make: Callable[[], Awaitable[T]]) -> T:
-        async def wrapped() -> T:
-            return await make()
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout=30)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 # -- HTTP ----------------------------------------------------------------------------------------------
