@@ -267,7 +267,7 @@ class Dispatcher:
             with self._container.db.read() as store:
                 return store.claim_outbox(now, None, self._batch + inflight)
         # Leased rows, those being recorded among them, are not due again until their lease ends.
-        with self._container.db.transaction() as store:
+        with self._container.db.statement() as store:
             return store.claim_outbox(now, now + self._lease, self._batch)
 
     async def _send(self, sender: Sender, message: Message, row: Row) -> Attempt:

@@ -104,11 +104,9 @@ def _ingest(
         for fp, alert, res in zip(prints, batch, levels, strict=True)
         if alert.status is AlertStatus.FIRING
     }
-    current: dict[str, dict[str, Any]] = {
-        fp: dict(row) for fp, row in store.alerts_by_fingerprint(prints).items()
-    }
+    found, open_by_key, recent = store.intake_state(prints, keys.values(), now - policy.reopen_within)
+    current: dict[str, dict[str, Any]] = {fp: dict(row) for fp, row in found.items()}
     stored = set(current)
-    open_by_key, recent = store.incidents_by_group(keys.values(), now - policy.reopen_within)
     drafts: dict[str, _Draft] = {}  # by group key
     drafts_by_id: dict[int, _Draft] = {}
     alert_draft: dict[str, _Draft] = {}
@@ -266,7 +264,7 @@ def _page(store: Store, policy: Policy, drafts: Sequence[_Draft], now: datetime)
     effects = paging.opened(store, policy, items, now)
     for draft in drafts:
         draft.events += [dict(event) for event in effects.events.pop(int(draft.incident_id or 0), [])]
-    return store.insert_outbox(effects.outbox)
+    return store.queue_outbox(effects.outbox)
 
 
 def _without_key(row: dict[str, Any]) -> dict[str, Any]:

@@ -103,10 +103,21 @@ def overrides_at(
     store: Store, config: PagingConfig, at: datetime, until: datetime | None = None
 ) -> dict[str, list[oncall.Override]]:
     """Overrides in force at ``at`` (or at any time up to ``until``), by schedule."""
+    window = _override_window(config, at, until)
+    return {} if window is None else _by_schedule(store.overrides(None, *window))
+
+
+def _override_window(
+    config: PagingConfig, at: datetime, until: datetime | None = None
+) -> tuple[datetime, datetime] | None:
     if not config.rotations:
-        return {}
+        return None  # no schedules: no overrides to read
+    return at - timedelta(seconds=1), (until or at) + timedelta(seconds=1)
+
+
+def _by_schedule(rows: Sequence[Row]) -> dict[str, list[oncall.Override]]:
     found: dict[str, list[oncall.Override]] = {}
-    for row in store.overrides(None, at - timedelta(seconds=1), (until or at) + timedelta(seconds=1)):
+    for row in rows:
         found.setdefault(row["schedule"], []).append(override_of(row))
     return found
 
@@ -170,6 +181,20 @@ class MuteView:
         if rule is None:
             return None
         return Mute(f"inhibited while an incident matching {' '.join(map(str, rule.source))} is open", None)
+
+    def preload(self, overrides: _Overrides) -> None:
+        """Read what muting (and ``overrides``) will need now, together: on PostgreSQL one round trip."""
+        rules = self._policy.paging.inhibit
+        active, open_labels, override_rows = self._store.paging_reads(
+            self._now,
+            inhibit=bool(rules),
+            services=_source_services(rules) if rules else None,
+            overrides=_override_window(self._policy.paging, self._now),
+        )
+        self._silences = [(row, silence_matchers(row)) for row in active]
+        if open_labels is not None:
+            self._open = list(open_labels)
+        overrides.set(_by_schedule(override_rows or []))
 
     def opened(self, incident_id: int, labels: Mapping[str, str]) -> None:
         """An incident opened in this transaction: it may inhibit the next ones."""
@@ -349,6 +374,9 @@ class _Overrides:
         self._store, self._config, self._now = store, config, now
         self._value: dict[str, list[oncall.Override]] | None = None
 
+    def set(self, value: dict[str, list[oncall.Override]]) -> None:
+        self._value = value
+
     def get(self) -> dict[str, list[oncall.Override]]:
         if self._value is None:
             self._value = overrides_at(self._store, self._config, self._now)
@@ -361,6 +389,7 @@ def opened(store: Store, policy: Policy, items: Sequence[Opened], now: datetime)
     effects = Effects()
     mutes = MuteView(store, policy, now)
     overrides = _Overrides(store, policy.paging, now)
+    mutes.preload(overrides)
     fresh: list[Row] = []
     for item in items:
         snapshot = snapshot_for(policy, item)

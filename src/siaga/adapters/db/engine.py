@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
+from siaga.adapters.db import pg_pipeline
 from siaga.adapters.db.store import Store
 from siaga.services.ports import ConflictError
 from siaga.settings import sqlite_url
@@ -51,6 +52,7 @@ def create(url: str) -> Engine:
         **json_options,
     )
     _ping_when_idle(engine)
+    pg_pipeline.configure(engine)
     return engine
 
 
@@ -116,7 +118,9 @@ class Database:
                     yield Store(conn)
         except exc.IntegrityError as error:
             raise ConflictError(_reason(error)) from error
-        except psycopg.IntegrityError as error:  # from COPY, which runs on the driver directly
+        except psycopg.IntegrityError as error:  # from queued writes, sent on the driver directly
+            raise ConflictError(str(error).splitlines()[0]) from error
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as error:
             raise ConflictError(str(error).splitlines()[0]) from error
         except exc.OperationalError as error:
             if not _is_serialization_failure(error):
@@ -125,8 +129,26 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Store]:
-        with self.engine.connect() as conn:
+        # Without BEGIN on PostgreSQL: each statement sees what was committed when it started, as it
+        # would in a READ COMMITTED transaction, and the BEGIN and ROLLBACK round trips are saved.
+        with self.engine.connect().execution_options(**{pg_pipeline.ON_THEIR_OWN: True}) as conn:
             yield Store(conn)
+
+    @contextmanager
+    def statement(self) -> Iterator[Store]:
+        """For one writing statement, atomic by itself: on PostgreSQL it runs without BEGIN and COMMIT
+        (one round trip instead of three); on SQLite it is a write transaction like any other."""
+        if self._write_lock is not None:
+            with self.transaction() as store:
+                yield store
+            return
+        try:
+            with self.engine.connect().execution_options(**{pg_pipeline.ON_THEIR_OWN: True}) as conn:
+                yield Store(conn)
+        except exc.OperationalError as error:
+            if not _is_serialization_failure(error):
+                raise
+            raise ConflictError(_reason(error)) from error
 
     def dispose(self) -> None:
         self.engine.dispose()
