@@ -23,6 +23,7 @@ __all__ = ["Database", "create", "sqlite_url"]
 
 
 _PING_AFTER_IDLE = 1.0  # seconds
+_NEVER_BY_COUNT = 2**62  # psycopg prepares a statement run this many times; pg_pipeline asks explicitly
 _WRITE = "siaga_write"  # execution option: this SQLite connection is for a write transaction
 
 
@@ -42,13 +43,14 @@ def create(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # No server-side prepared statements: a generic plan made while a table was small (seq scan) would be kept
-    # as it grows; planning afresh each time costs far less than that.
+    # Server-side prepared statements only where asked for: pg_pipeline's few hot statements, whose plans
+    # cannot go stale (inserts, point reads by key; a plan is made again when ANALYZE changes the statistics).
+    # Everything else is planned afresh each time, as the threshold is never reached.
     engine = sa.create_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        connect_args={"prepare_threshold": None},
+        connect_args={"prepare_threshold": _NEVER_BY_COUNT},
         **json_options,
     )
     _ping_when_idle(engine)

@@ -106,7 +106,10 @@ def send(conn: Connection, *, commit: bool = False) -> None:
 
 def _execute(cursor: psycopg.Cursor[Any], statements: Sequence[Statement]) -> None:
     for text, params in statements:
-        cursor.execute(text.encode() if params is None else text, params)
+        if params is None:
+            cursor.execute(text.encode())
+        else:  # one of this module's few statement texts: worth a server-side plan (see _PREPARED)
+            cursor.execute(text, params, prepare=True)
 
 
 # -- bulk statements: one statement and one parameter for any number of rows ------------------------
@@ -203,7 +206,7 @@ def read_together(conn: Connection, queries: Sequence[Query]) -> list[list[Row]]
                 _execute(writes, queue)
             for query in queries:
                 cursor = driver.cursor()
-                cursor.execute(query.sql, query.params)
+                cursor.execute(query.sql, query.params, prepare=True)
                 cursors.append(cursor)
     except psycopg.Error as error:  # as SQLAlchemy raises its own statements' errors (a lost connection
         conn._handle_dbapi_exception(error, None, None, None, None)  # is invalidated, not pooled again)
