@@ -20,7 +20,7 @@ from siaga.adapters.db.engine import Database
 from siaga.domain.alerts import AlertIn, AlertStatus, group_key
 from siaga.services import ingest
 from siaga.services.policy import Policy
-from siaga.services.ports import ConflictError
+from siaga.services.ports import ConflictError, PagingReads
 from tests.conftest import T0
 
 
@@ -184,9 +184,9 @@ def test_paging_reads_return_what_the_separate_reads_return(
             store.open_incident_labels(["db"]),
             store.overrides(None, *window),
         )
-        together = store.paging_reads(now, inhibit=True, services=["db"], overrides=window)
-        neither = store.paging_reads(now, inhibit=False, services=None, overrides=None)
-        every_service = store.paging_reads(now, inhibit=True, services=None, overrides=None)
+        together = store.paging_reads(PagingReads(now, inhibit=True, services=("db",), overrides=window))
+        neither = store.paging_reads(PagingReads(now, inhibit=False, services=None, overrides=None))
+        every_service = store.paging_reads(PagingReads(now, inhibit=True, services=None, overrides=None))
     assert [list(part or []) for part in together] == [list(part) for part in separate]
     assert [len(part or []) for part in together] == [1, 1, 1]
     assert neither == (together[0], None, None)

@@ -200,6 +200,8 @@ def _ingest(
     results = [IngestResult(accepted=len(sub.alerts)) for sub in submissions]
     unique_drafts = list({id(d): d for d in (*drafts.values(), *drafts_by_id.values())}.values())
     new_drafts = [draft for draft in unique_drafts if draft.incident_id is None]
+    if new_drafts:
+        paging.prefetch(store, policy, now)  # new incidents page: read for that with their insert
     ids = store.insert_incidents([{k: v for k, v in d.values.items() if k != "id"} for d in new_drafts])
     for draft, incident_id in zip(new_drafts, ids, strict=True):
         draft.incident_id = incident_id

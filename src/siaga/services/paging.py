@@ -32,7 +32,7 @@ from siaga.domain.routing import (
     select_routes,
 )
 from siaga.services.policy import PagingConfig, Policy
-from siaga.services.ports import Row, Store, UnitOfWork
+from siaga.services.ports import PagingReads, Row, Store, UnitOfWork
 
 ONCALL = "oncall:"
 ALARMS = tuple(kind.value for kind in Kind if kind.is_alarm)
@@ -146,6 +146,24 @@ def silence_matchers(row: Row) -> list[Matcher]:
     return [parse_matcher(text) for text in row["matchers"]]
 
 
+def paging_reads(policy: Policy, now: datetime) -> PagingReads:
+    """What paging an incident at ``now`` reads (see ``MuteView.preload``)."""
+    rules = policy.paging.inhibit
+    services = _source_services(rules) if rules else None
+    return PagingReads(
+        active_at=now,
+        inhibit=bool(rules),
+        services=None if services is None else tuple(services),
+        overrides=_override_window(policy.paging, now),
+    )
+
+
+def prefetch(store: Store, policy: Policy, now: datetime) -> None:
+    """Incidents are about to open: let the store fetch what paging them will read with its next round
+    trip (on PostgreSQL, the insert of the incidents)."""
+    store.prefetch_paging_reads(paging_reads(policy, now))
+
+
 class MuteView:
     """What mutes paging at ``now``, loaded once per transaction: active silences, maintenance windows, and
     the open incidents whose alerts may inhibit others."""
@@ -184,13 +202,7 @@ class MuteView:
 
     def preload(self, overrides: _Overrides) -> None:
         """Read what muting (and ``overrides``) will need now, together: on PostgreSQL one round trip."""
-        rules = self._policy.paging.inhibit
-        active, open_labels, override_rows = self._store.paging_reads(
-            self._now,
-            inhibit=bool(rules),
-            services=_source_services(rules) if rules else None,
-            overrides=_override_window(self._policy.paging, self._now),
-        )
+        active, open_labels, override_rows = self._store.paging_reads(paging_reads(self._policy, self._now))
         self._silences = [(row, silence_matchers(row)) for row in active]
         if open_labels is not None:
             self._open = list(open_labels)

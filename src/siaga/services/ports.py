@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +29,17 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PagingReads:
+    """What paging decisions read: silences active at ``active_at``; with ``inhibit``, the labels of open
+    incidents (of ``services`` only, when named); when given, on-call overrides in ``overrides``."""
+
+    active_at: datetime
+    inhibit: bool
+    services: tuple[str, ...] | None
+    overrides: tuple[datetime, datetime] | None
 
 
 class Store(Protocol):
@@ -104,14 +116,8 @@ class Store(Protocol):
     def update_silence(self, silence_id: int, values: Row) -> None: ...
     def insert_override(self, values: Row) -> int: ...
     def overrides(self, schedule: str | None, start: datetime, end: datetime) -> list[Row]: ...
-    def paging_reads(
-        self,
-        active_at: datetime,
-        *,
-        inhibit: bool,
-        services: Sequence[str] | None,
-        overrides: tuple[datetime, datetime] | None,
-    ) -> tuple[list[Row], list[Row] | None, list[Row] | None]: ...
+    def paging_reads(self, what: PagingReads) -> tuple[list[Row], list[Row] | None, list[Row] | None]: ...
+    def prefetch_paging_reads(self, what: PagingReads) -> None: ...
     def delete_override(self, override_id: int) -> bool: ...
     def job_cursor(self, name: str) -> datetime | None: ...
     # checks

@@ -132,7 +132,7 @@ def _json_rows(rows: Sequence[Any]) -> str:
 _insert_sql: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
-def insert_statement(table: sa.Table, rows: Sequence[Any], then: str = "") -> Statement:
+def insert_statement(table: sa.Table, rows: Sequence[Any], then: str = "") -> tuple[str, list[Any]]:
     """``INSERT`` of ``rows`` (the columns of the first row; the others take their defaults) in one
     statement; ``then`` may be an ``ON CONFLICT`` clause."""
     names = tuple(column.name for column in table.columns if column.name in rows[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from siaga.adapters.db.tables import (
     silences,
 )
 from siaga.adapters.db.user_store import UserQueries
+from siaga.services.ports import PagingReads
 
 Row = Mapping[str, Any]
 _OPEN = incidents.c.status != "resolved"
@@ -54,6 +55,25 @@ _SKIP_QUEUED = "ON CONFLICT (key) DO NOTHING"
 _OVERRIDES_BETWEEN = "ends_at > %b AND starts_at < %b ORDER BY id"
 
 
+PagingRows = tuple[list[Row], list[Row] | None, list[Row] | None]
+
+
+def _paging_queries(what: PagingReads) -> list[pg_pipeline.Query]:
+    queries = [pg_pipeline.select(silences, _ACTIVE_SILENCES, [what.active_at, what.active_at])]
+    if what.inhibit:
+        labels = _OPEN_LABELS if what.services is None else _OPEN_LABELS + " AND i.service = ANY(%b)"
+        params = [] if what.services is None else [list(what.services)]
+        queries.append(pg_pipeline.Query(labels, params, _OPEN_LABEL_COLUMNS))
+    if what.overrides is not None:
+        queries.append(pg_pipeline.select(oncall_overrides, _OVERRIDES_BETWEEN, list(what.overrides)))
+    return queries
+
+
+def _paging_results(what: PagingReads, found: Iterator[list[Row]]) -> PagingRows:
+    active = next(found)
+    return active, next(found) if what.inhibit else None, next(found) if what.overrides is not None else None
+
+
 def _open_and_recent(rows: Iterable[Row]) -> tuple[dict[str, Row], dict[str, Row]]:
     """Incidents by group key: the open one, and (where none is open) the last one resolved."""
     open_by_key: dict[str, Row] = {}
@@ -72,6 +92,8 @@ class Store(CheckQueries, UserQueries, BackupQueries):
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._prefetch: PagingReads | None = None
+        self._prefetched: dict[PagingReads, PagingRows] = {}
 
     # -- alerts ---------------------------------------------------------------------------------
     def _insert_many(self, table: sa.Table, rows: Sequence[Row]) -> None:
@@ -188,8 +210,20 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         """Insert incidents in one round trip; return their ids in the order given."""
         if not rows:
             return []
-        statement = incidents.insert().returning(incidents.c.id, sort_by_parameter_order=True)
-        return [int(row[0]) for row in self.conn.execute(statement, list(rows))]
+        if self.conn.dialect.name != "postgresql":
+            statement = incidents.insert().returning(incidents.c.id, sort_by_parameter_order=True)
+            return [int(row[0]) for row in self.conn.execute(statement, list(rows))]
+        # With the writes queued and the reads prefetched; new incidents have distinct group keys (at
+        # most one open per key), which tell the returned ids apart.
+        sql, params = pg_pipeline.insert_statement(incidents, rows, "RETURNING id, group_key")
+        prefetch, self._prefetch = self._prefetch, None
+        queries = _paging_queries(prefetch) if prefetch else []
+        insert = pg_pipeline.Query(sql, params, [incidents.c.id, incidents.c.group_key])
+        *read, inserted = pg_pipeline.read_together(self.conn, [*queries, insert])
+        if prefetch:
+            self._prefetched[prefetch] = _paging_results(prefetch, iter(read))
+        ids = {row["group_key"]: int(row["id"]) for row in inserted}
+        return [ids[row["group_key"]] for row in rows]
 
     def update_incidents(self, rows: Sequence[Row]) -> None:
         """Update several incidents; each row carries ``b_id`` and the same set of columns to set."""
@@ -527,33 +561,24 @@ class Store(CheckQueries, UserQueries, BackupQueries):
             query = query.where(oncall_overrides.c.schedule == schedule)
         return _all(self.conn, query)
 
-    def paging_reads(
-        self,
-        active_at: datetime,
-        *,
-        inhibit: bool,
-        services: Sequence[str] | None,
-        overrides: tuple[datetime, datetime] | None,
-    ) -> tuple[list[Row], list[Row] | None, list[Row] | None]:
-        """What paging decisions read, at once: ``silences(active_at=…)``; with ``inhibit``,
-        ``open_incident_labels(services)``; when given, ``overrides(None, start, end)``. On PostgreSQL
-        one round trip (with the writes queued so far)."""
+    def paging_reads(self, what: PagingReads) -> tuple[list[Row], list[Row] | None, list[Row] | None]:
+        """Silences, open incidents' labels and overrides, as ``what`` asks. On PostgreSQL one round trip
+        (with the writes queued so far), or none when ``prefetch_paging_reads`` sent them already."""
+        if what in self._prefetched:
+            return self._prefetched.pop(what)
         if self.conn.dialect.name != "postgresql":
             return (
-                self.silences(active_at=active_at),
-                self.open_incident_labels(services) if inhibit else None,
-                None if overrides is None else self.overrides(None, *overrides),
+                self.silences(active_at=what.active_at),
+                self.open_incident_labels(what.services) if what.inhibit else None,
+                None if what.overrides is None else self.overrides(None, *what.overrides),
             )
-        queries = [pg_pipeline.select(silences, _ACTIVE_SILENCES, [active_at, active_at])]
-        if inhibit:
-            labels = _OPEN_LABELS if services is None else _OPEN_LABELS + " AND i.service = ANY(%b)"
-            params = [] if services is None else [list(services)]
-            queries.append(pg_pipeline.Query(labels, params, _OPEN_LABEL_COLUMNS))
-        if overrides is not None:
-            queries.append(pg_pipeline.select(oncall_overrides, _OVERRIDES_BETWEEN, list(overrides)))
-        found = iter(pg_pipeline.read_together(self.conn, queries))
-        active = next(found)
-        return active, next(found) if inhibit else None, next(found) if overrides is not None else None
+        return _paging_results(what, iter(pg_pipeline.read_together(self.conn, _paging_queries(what))))
+
+    def prefetch_paging_reads(self, what: PagingReads) -> None:
+        """On PostgreSQL: send these reads along with the next ``insert_incidents`` (an incident opening
+        is about to page); ``paging_reads(what)`` then answers from what came back. Elsewhere nothing."""
+        if self.conn.dialect.name == "postgresql":
+            self._prefetch = what
 
     def delete_override(self, override_id: int) -> bool:
         result = self.conn.execute(oncall_overrides.delete().where(oncall_overrides.c.id == override_id))
