@@ -259,3 +259,29 @@ def test_claims_with_a_lease_take_each_due_message_once_in_due_order(db: Databas
         again = store.claim_outbox(lease, lease + timedelta(seconds=30), 10)
     assert sorted(row["key"] for row in again) == [f"ops:{i}" for i in range(5)]
     assert {row["attempts"] for row in again} == {2}
+
+
+def test_appending_timeline_entries_to_several_incidents_numbers_each_after_its_last(
+    db: Database, policy: Policy, clock: ManualClock
+) -> None:
+    first = open_incident(db, policy, "First", clock.now())
+    second = open_incident(db, policy, "Second", clock.now())
+    with db.read() as store:
+        before = {i: len(store.timeline(i)) for i in (first, second)}
+
+    def entry(text: str) -> dict[str, Any]:
+        return {"at": clock.now(), "actor": "t", "kind": "note", "message": text, "data": {"n": text}}
+
+    with db.transaction() as store:
+        store.append_events_many({first: [entry("a"), entry("b")], second: [entry("c")]})
+        store.append_events_many({second: [entry("d"), entry("e")]})
+    with db.read() as store:
+        timelines = {i: store.timeline(i) for i in (first, second)}
+        last_seq = {i: (store.incident(i) or {})["last_seq"] for i in (first, second)}
+    added = {i: [(e["seq"], e["message"]) for e in timelines[i][before[i] :]] for i in (first, second)}
+    assert added == {
+        first: [(before[first] + 1, "a"), (before[first] + 2, "b")],
+        second: [(before[second] + 1, "c"), (before[second] + 2, "d"), (before[second] + 3, "e")],
+    }
+    assert last_seq == {first: before[first] + 2, second: before[second] + 3}
+    assert timelines[first][-1]["data"] == {"n": "b"}

@@ -167,6 +167,35 @@ def update_statement(key: sa.Column[Any], marker: str, rows: Sequence[Any]) -> S
     return sql, [_json_rows([{**row, key.name: value} for value, row in latest.items()])]
 
 
+_append_sql: dict[tuple[str, ...], str] = {}
+
+
+def append_events_statement(
+    incidents: sa.Table, events: sa.Table, rows: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """Timeline entries numbered after each incident's ``last_seq``, which goes up by as many, in one
+    statement: each row carries its ``incident_id`` and, as ``seq``, its place (1, 2, …) among that
+    incident's new entries."""
+    names = tuple(column.name for column in events.columns if column.name in rows[0])
+    sql = _append_sql.get(names)
+    if sql is None:
+        source = f"jsonb_populate_recordset(NULL::{_quote(events.name)}, %s::jsonb)"
+        picked = ", ".join(
+            "b.last_seq - e.n + e.seq" if name == "seq" else f"e.{_quote(name)}" for name in names
+        )
+        # Names come from tables.py, never from input.
+        numbered = f"SELECT *, count(*) OVER (PARTITION BY incident_id) AS n FROM {source}"  # noqa: S608
+        counts = "SELECT incident_id, max(n) AS n FROM e GROUP BY incident_id"
+        table = _quote(incidents.name)
+        bump = f"UPDATE {table} AS t SET last_seq = t.last_seq + c.n FROM ({counts}) AS c"  # noqa: S608
+        bumped = f"{bump} WHERE t.id = c.incident_id RETURNING t.id, t.last_seq"
+        into = f"INSERT INTO {_quote(events.name)} ({', '.join(_quote(name) for name in names)})"
+        joined = "FROM e JOIN b ON b.id = e.incident_id"
+        sql = f"WITH e AS ({numbered}), b AS ({bumped}) {into} SELECT {picked} {joined}"
+        _append_sql[names] = sql
+    return sql, [_json_rows(rows)]
+
+
 # -- reads sent together ----------------------------------------------------------------------------
 
 

@@ -283,7 +283,18 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         self.conn.execute(incident_events.insert(), rows)
 
     def append_events_many(self, events: Mapping[int, Sequence[Row]]) -> None:
-        """``append_events`` for many incidents in a few statements (one UPDATE per distinct count)."""
+        """``append_events`` for many incidents in a few statements (one UPDATE per distinct count; on
+        PostgreSQL one statement, queued with the transaction's other writes)."""
+        if self.conn.dialect.name == "postgresql":
+            numbered = [
+                {**event, "incident_id": incident_id, "seq": n}  # from 1: the statement offsets them
+                for incident_id, entries in events.items()
+                for n, event in enumerate(entries, start=1)
+            ]
+            if numbered:
+                statement = pg_pipeline.append_events_statement(incidents, incident_events, numbered)
+                pg_pipeline.defer(self.conn, statement)
+            return
         by_count: dict[int, list[int]] = {}
         for incident_id, rows in events.items():
             if rows:
