@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 
-from siaga.adapters.db import pg_pipeline
+from siaga.adapters.db import pg_batch
 from siaga.adapters.db.store import Store
 from siaga.services.ports import ConflictError
 from siaga.settings import sqlite_url
@@ -23,7 +23,6 @@ __all__ = ["Database", "create", "sqlite_url"]
 
 
 _PING_AFTER_IDLE = 1.0  # seconds
-_NEVER_BY_COUNT = 2**62  # psycopg prepares a statement run this many times; pg_pipeline asks explicitly
 _WRITE = "siaga_write"  # execution option: this SQLite connection is for a write transaction
 
 
@@ -43,18 +42,17 @@ def create(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # Server-side prepared statements only where asked for: pg_pipeline's few hot statements, whose plans
-    # cannot go stale (inserts, point reads by key; a plan is made again when ANALYZE changes the statistics).
-    # Everything else is planned afresh each time, as the threshold is never reached.
+    # No server-side prepared statements: a generic plan made while a table was small (seq scan) would be kept
+    # as it grows; planning afresh each time costs far less than that.
     engine = sa.create_engine(
         url,
         pool_size=10,
         max_overflow=20,
-        connect_args={"prepare_threshold": _NEVER_BY_COUNT},
+        connect_args={"prepare_threshold": None},
         **json_options,
     )
     _ping_when_idle(engine)
-    pg_pipeline.configure(engine)
+    pg_batch.configure(engine)
     return engine
 
 
@@ -133,7 +131,7 @@ class Database:
     def read(self) -> Iterator[Store]:
         # Without BEGIN on PostgreSQL: each statement sees what was committed when it started, as it
         # would in a READ COMMITTED transaction, and the BEGIN and ROLLBACK round trips are saved.
-        with self.engine.connect().execution_options(**{pg_pipeline.ON_THEIR_OWN: True}) as conn:
+        with self.engine.connect().execution_options(**{pg_batch.ON_THEIR_OWN: True}) as conn:
             yield Store(conn)
 
     @contextmanager
@@ -145,7 +143,7 @@ class Database:
                 yield store
             return
         try:
-            with self.engine.connect().execution_options(**{pg_pipeline.ON_THEIR_OWN: True}) as conn:
+            with self.engine.connect().execution_options(**{pg_batch.ON_THEIR_OWN: True}) as conn:
                 yield Store(conn)
         except exc.OperationalError as error:
             if not _is_serialization_failure(error):

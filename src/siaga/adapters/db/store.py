@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from siaga.adapters.db import pg_pipeline
+from siaga.adapters.db import pg_batch
 from siaga.adapters.db.backup_store import BackupQueries
 from siaga.adapters.db.check_store import CheckQueries
 from siaga.adapters.db.tables import (
@@ -42,30 +42,32 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
 
 
 # incidents_by_group, for PostgreSQL's pipelined read.
-_GROUPS_WHERE = "group_key = ANY(%b) AND (status <> 'resolved' OR resolved_at >= %b) ORDER BY id FOR UPDATE"
+_GROUPS_WHERE = (
+    "group_key = ANY(%s::text[]) AND (status <> 'resolved' OR resolved_at >= %s) ORDER BY id FOR UPDATE"
+)
 
-# paging_reads, for PostgreSQL's pipelined read.
-_ACTIVE_SILENCES = "starts_at <= %b AND ends_at > %b AND expired_at IS NULL ORDER BY id"
+# paging_reads, for PostgreSQL's batched read.
+_ACTIVE_SILENCES = "starts_at <= %s AND ends_at > %s AND expired_at IS NULL ORDER BY id"
 _OPEN_LABELS = (
     "SELECT e.incident_id, e.labels FROM escalations e JOIN incidents i ON i.id = e.incident_id"
     " WHERE i.status <> 'resolved'"
 )
 _OPEN_LABEL_COLUMNS = [escalations.c.incident_id, escalations.c.labels]
 _SKIP_QUEUED = "ON CONFLICT (key) DO NOTHING"
-_OVERRIDES_BETWEEN = "ends_at > %b AND starts_at < %b ORDER BY id"
+_OVERRIDES_BETWEEN = "ends_at > %s AND starts_at < %s ORDER BY id"
 
 
 PagingRows = tuple[list[Row], list[Row] | None, list[Row] | None]
 
 
-def _paging_queries(what: PagingReads) -> list[pg_pipeline.Query]:
-    queries = [pg_pipeline.select(silences, _ACTIVE_SILENCES, [what.active_at, what.active_at])]
+def _paging_queries(what: PagingReads) -> list[pg_batch.Query]:
+    queries = [pg_batch.select(silences, _ACTIVE_SILENCES, [what.active_at, what.active_at])]
     if what.inhibit:
-        labels = _OPEN_LABELS if what.services is None else _OPEN_LABELS + " AND i.service = ANY(%b)"
+        labels = _OPEN_LABELS if what.services is None else _OPEN_LABELS + " AND i.service = ANY(%s::text[])"
         params = [] if what.services is None else [list(what.services)]
-        queries.append(pg_pipeline.Query(labels, params, _OPEN_LABEL_COLUMNS))
+        queries.append(pg_batch.Query(labels, params, _OPEN_LABEL_COLUMNS))
     if what.overrides is not None:
-        queries.append(pg_pipeline.select(oncall_overrides, _OVERRIDES_BETWEEN, list(what.overrides)))
+        queries.append(pg_batch.select(oncall_overrides, _OVERRIDES_BETWEEN, list(what.overrides)))
     return queries
 
 
@@ -100,7 +102,7 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         if not rows:
             return
         if self.conn.dialect.name == "postgresql":
-            pg_pipeline.defer(self.conn, pg_pipeline.insert_statement(table, rows))
+            pg_batch.defer(self.conn, pg_batch.insert_statement(table, rows))
             return
         # RETURNING makes SQLAlchemy send one multi-row INSERT per chunk ("insertmanyvalues") instead of
         # one statement per row.
@@ -127,7 +129,7 @@ class Store(CheckQueries, UserQueries, BackupQueries):
             return
         marker = f"b_{key.name}"
         if self.conn.dialect.name == "postgresql":
-            pg_pipeline.defer(self.conn, pg_pipeline.update_statement(key, marker, rows))
+            pg_batch.defer(self.conn, pg_batch.update_statement(key, marker, rows))
             return
         columns = [name for name in rows[0] if name != marker]
         statement = (
@@ -197,11 +199,11 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         PostgreSQL both queries (and BEGIN) go in one round trip."""
         if self.conn.dialect.name != "postgresql":
             return self.alerts_by_fingerprint(fingerprints), *self.incidents_by_group(keys, resolved_since)
-        found, groups = pg_pipeline.read_together(
+        found, groups = pg_batch.read_together(
             self.conn,
             [
-                pg_pipeline.select(alerts, "fingerprint = ANY(%b)", [list(set(fingerprints))]),
-                pg_pipeline.select(incidents, _GROUPS_WHERE, [list(set(keys)), resolved_since]),
+                pg_batch.select(alerts, "fingerprint = ANY(%s::text[])", [list(set(fingerprints))]),
+                pg_batch.select(incidents, _GROUPS_WHERE, [list(set(keys)), resolved_since]),
             ],
         )
         return {row["fingerprint"]: row for row in found}, *_open_and_recent(groups)
@@ -215,11 +217,11 @@ class Store(CheckQueries, UserQueries, BackupQueries):
             return [int(row[0]) for row in self.conn.execute(statement, list(rows))]
         # With the writes queued and the reads prefetched; new incidents have distinct group keys (at
         # most one open per key), which tell the returned ids apart.
-        sql, params = pg_pipeline.insert_statement(incidents, rows, "RETURNING id, group_key")
+        sql, params = pg_batch.insert_statement(incidents, rows, "RETURNING id, group_key")
         prefetch, self._prefetch = self._prefetch, None
         queries = _paging_queries(prefetch) if prefetch else []
-        insert = pg_pipeline.Query(sql, params, [incidents.c.id, incidents.c.group_key])
-        *read, inserted = pg_pipeline.read_together(self.conn, [*queries, insert])
+        insert = pg_batch.Query(sql, params, [incidents.c.id, incidents.c.group_key])
+        *read, inserted = pg_batch.read_together(self.conn, [*queries, insert])
         if prefetch:
             self._prefetched[prefetch] = _paging_results(prefetch, iter(read))
         ids = {row["group_key"]: int(row["id"]) for row in inserted}
@@ -292,8 +294,8 @@ class Store(CheckQueries, UserQueries, BackupQueries):
                 for n, event in enumerate(entries, start=1)
             ]
             if numbered:
-                statement = pg_pipeline.append_events_statement(incidents, incident_events, numbered)
-                pg_pipeline.defer(self.conn, statement)
+                statement = pg_batch.append_events_statement(incidents, incident_events, numbered)
+                pg_batch.defer(self.conn, statement)
             return
         by_count: dict[int, list[int]] = {}
         for incident_id, rows in events.items():
@@ -468,7 +470,7 @@ class Store(CheckQueries, UserQueries, BackupQueries):
             return self.insert_outbox(rows)
         fresh = list({row["key"]: row for row in rows}.values())
         if fresh:
-            pg_pipeline.defer(self.conn, pg_pipeline.insert_statement(outbox, fresh, _SKIP_QUEUED))
+            pg_batch.defer(self.conn, pg_batch.insert_statement(outbox, fresh, _SKIP_QUEUED))
         return len(fresh)
 
     def claim_outbox(self, now: datetime, lease_until: datetime | None, limit: int) -> list[Row]:
@@ -583,7 +585,7 @@ class Store(CheckQueries, UserQueries, BackupQueries):
                 self.open_incident_labels(what.services) if what.inhibit else None,
                 None if what.overrides is None else self.overrides(None, *what.overrides),
             )
-        return _paging_results(what, iter(pg_pipeline.read_together(self.conn, _paging_queries(what))))
+        return _paging_results(what, iter(pg_batch.read_together(self.conn, _paging_queries(what))))
 
     def prefetch_paging_reads(self, what: PagingReads) -> None:
         """On PostgreSQL: send these reads along with the next ``insert_incidents`` (an incident opening

@@ -1,16 +1,18 @@
 """PostgreSQL: a transaction in a few round trips instead of one per statement.
 
-Each statement sent on its own waits for its answer; on a busy two-core machine the wait is not the server's
-work but the way back: the writer thread gives up the GIL and queues for it again. Intake's transaction
-made about sixteen such trips. So, as SQLite's connections already do, PostgreSQL's run in the driver's
-autocommit mode with ``BEGIN`` issued here, and what needs no answer waits in a queue on the connection:
-``BEGIN`` itself and the writes nobody reads back before commit (``Store`` queues its bulk inserts and
-updates). The queue goes out in one pipeline just before the next statement that needs an answer, or
-together with ``COMMIT``. Rolling back drops it. Reads outside a write transaction run without ``BEGIN``
-(each statement sees committed data, as it would under READ COMMITTED).
+Each statement sent on its own waits for its answer, and on a busy two-core machine the wait is not the
+server's work but the way back: the thread gives up the GIL and queues for it again. psycopg's pipeline
+mode did not help here: it still sends command by command, polling the socket between them. So, as
+SQLite's connections already do, PostgreSQL's run in the driver's autocommit mode with ``BEGIN`` issued
+here, and what needs no answer waits in a queue on the connection: ``BEGIN`` itself and the writes nobody
+reads back before commit (``Store`` queues its bulk inserts and updates). The queue goes out as one
+multi-statement query (simple protocol, the parameters merged in as literals by psycopg) together with the
+next statement that needs an answer, or with ``COMMIT``; ``read_together`` sends several reads that way.
+Rolling back drops the queue. Reads outside a write transaction run without ``BEGIN`` (each statement
+sees committed data, as it would under READ COMMITTED).
 
-Errors of queued statements surface where the queue is sent: at the next read or at commit, raised by
-psycopg itself (``Database.transaction`` turns conflicts into ``ConflictError`` as before).
+Errors of queued statements surface where the queue is sent: at the next read or at commit; the
+statements after the failing one do not run, and the transaction is rolled back whole.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def defer(conn: Connection, statement: Statement) -> None:
 
 
 def send(conn: Connection, *, commit: bool = False) -> None:
-    """Send what is queued (and COMMIT) in one pipeline: one round trip."""
+    """Send what is queued (and COMMIT) in one message: one round trip."""
     queue = conn.info.pop(_QUEUE, None) or []
     if commit and queue == [(_BEGIN, None)]:
         return  # nothing was ever sent in this transaction
@@ -98,18 +100,15 @@ def send(conn: Connection, *, commit: bool = False) -> None:
     driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
     if commit and not queue and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         return
-    with driver.pipeline(), driver.cursor() as cursor:
-        _execute(cursor, queue)
-        if commit:
-            cursor.execute(b"COMMIT")
+    statements = [*queue, ("COMMIT", None)] if commit else queue
+    with driver.cursor() as cursor:
+        cursor.execute(_one_message(driver, statements).encode())
 
 
-def _execute(cursor: psycopg.Cursor[Any], statements: Sequence[Statement]) -> None:
-    for text, params in statements:
-        if params is None:
-            cursor.execute(text.encode())
-        else:  # one of this module's few statement texts: worth a server-side plan (see _PREPARED)
-            cursor.execute(text, params, prepare=True)
+def _one_message(driver: psycopg.Connection[Any], statements: Sequence[Statement]) -> str:
+    """The statements as one simple-protocol query (parameters merged in as literals)."""
+    client = psycopg.ClientCursor(driver)
+    return ";\n".join(text if params is None else client.mogrify(text, params) for text, params in statements)
 
 
 # -- bulk statements: one statement and one parameter for any number of rows ------------------------
@@ -209,7 +208,7 @@ def _utc(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A read for ``read_together``: SQL text (``%b`` parameters) and the columns it returns, in order."""
+    """A read for ``read_together``: SQL text (``%s`` parameters) and the columns it returns, in order."""
 
     sql: str
     params: Sequence[Any]
@@ -224,23 +223,22 @@ def select(table: sa.Table, where: str, params: Sequence[Any]) -> Query:
 
 
 def read_together(conn: Connection, queries: Sequence[Query]) -> list[list[Row]]:
-    """Run ``queries`` (after what is queued) in one pipeline: one round trip. Rows come back as
+    """Run ``queries`` (after what is queued) in one message: one round trip. Rows come back as
     SQLAlchemy would give them (aware UTC datetimes, parsed JSON)."""
     queue = conn.info.pop(_QUEUE, None) or []
     driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-    cursors = []
+    cursor = driver.cursor()
     try:
-        with driver.pipeline():
-            with driver.cursor() as writes:
-                _execute(writes, queue)
-            for query in queries:
-                cursor = driver.cursor()
-                cursor.execute(query.sql, query.params, prepare=True)
-                cursors.append(cursor)
+        text = _one_message(driver, [*queue, *((query.sql, query.params) for query in queries)])
+        cursor.execute(text.encode())
     except psycopg.Error as error:  # as SQLAlchemy raises its own statements' errors (a lost connection
         conn._handle_dbapi_exception(error, None, None, None, None)  # is invalidated, not pooled again)
+    for _ in queue:
+        cursor.nextset()
     results: list[list[Row]] = []
-    for query, cursor in zip(queries, cursors, strict=True):
+    for n, query in enumerate(queries):
+        if n:
+            cursor.nextset()
         names = [column.name for column in query.columns]
         loaders = [(i, load) for i, column in enumerate(query.columns) if (load := _loader(column))]
         rows: list[Row] = []
@@ -249,6 +247,6 @@ def read_together(conn: Connection, queries: Sequence[Query]) -> list[list[Row]]
             for i, load in loaders:
                 values[i] = load(values[i])
             rows.append(dict(zip(names, values, strict=True)))
-        cursor.close()
         results.append(rows)
+    cursor.close()
     return results
