@@ -41,7 +41,7 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
     return cast(Row | None, conn.execute(query).mappings().first())
 
 
-# incidents_by_group, for PostgreSQL's pipelined read.
+# incidents_by_group, for PostgreSQL's batched read.
 _GROUPS_WHERE = (
     "group_key = ANY(%s::text[]) AND (status <> 'resolved' OR resolved_at >= %s) ORDER BY id FOR UPDATE"
 )
