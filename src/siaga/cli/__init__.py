@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from datetime import UTC, date, datetime
@@ -108,11 +109,17 @@ def run(
     from siaga.bootstrap import bootstrap
 
     container = bootstrap(settings(config))
+    app = create_app(container)
+    # What is loaded by now lives as long as the process. Left to the cyclic GC, its full collections
+    # scan all of it (~100 ms measured, once or twice a minute under load: a page's p99); frozen, they
+    # scan only what came after.
+    gc.collect()
+    gc.freeze()
     where = f"http://{host}:{port}"
     typer.echo(
         f"siaga: serving {container.spec.project.name} at {where}  (API docs: {where}/api/docs)", err=True
     )
-    uvicorn.run(create_app(container), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()
