@@ -109,7 +109,7 @@ def run(
     from siaga.bootstrap import bootstrap
 
     container = bootstrap(settings(config))
-    app = create_app(container)
+    asgi_app = create_app(container)
     # What is loaded by now lives as long as the process. Left to the cyclic GC, its full collections
     # scan all of it (~100 ms measured, once or twice a minute under load: a page's p99); frozen, they
     # scan only what came after. (No collection first: it would find ~600 objects and cost 0.1 s of
@@ -119,7 +119,7 @@ def run(
     typer.echo(
         f"siaga: serving {container.spec.project.name} at {where}  (API docs: {where}/api/docs)", err=True
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(asgi_app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()
