@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from siaga.adapters.clock import ManualClock
 from siaga.adapters.db import engine as db_engine
 from siaga.adapters.db.engine import Database
+from siaga.adapters.db.tables import alerts
 from siaga.domain.alerts import AlertIn, AlertStatus, group_key
 from siaga.services import ingest
 from siaga.services.policy import Policy
@@ -285,3 +286,19 @@ def test_appending_timeline_entries_to_several_incidents_numbers_each_after_its_
     }
     assert last_seq == {first: before[first] + 2, second: before[second] + 3}
     assert timelines[first][-1]["data"] == {"n": "b"}
+
+
+def test_rows_written_and_read_on_the_driver_are_those_sqlalchemy_writes_and_reads(db: Database) -> None:
+    # The fast paths (sqlite_fast, pg_batch) and SQLAlchemy Core must agree on every stored value.
+    row = alert_row("fp-fast", ends_at=T0 + timedelta(microseconds=5), incident_id=None, annotations={})
+    other = alert_row("fp-core", labels={"x": "é ' \" \\\\ %s"}, annotations={"n": None})
+    with db.transaction() as store:
+        store.insert_alerts([row])  # the fast path
+        store.conn.execute(alerts.insert().values(**other))  # SQLAlchemy Core
+    with db.transaction() as store:
+        fast, _, _ = store.intake_state(["fp-fast", "fp-core"], [], T0)  # the fast path
+        core = {r["fingerprint"]: dict(r) for r in store.conn.execute(sa.select(alerts)).mappings()}
+    assert {fp: dict(r) for fp, r in fast.items()} == core
+    assert core["fp-fast"] == row
+    assert core["fp-core"] == other
+    assert core["fp-fast"]["ends_at"].tzinfo is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -118,7 +119,10 @@ class Database:
                     yield Store(conn)
         except exc.IntegrityError as error:
             raise ConflictError(_reason(error)) from error
-        except psycopg.IntegrityError as error:  # from queued writes, sent on the driver directly
+        except (
+            psycopg.IntegrityError,
+            sqlite3.IntegrityError,
+        ) as error:  # from statements sent on the driver
             raise ConflictError(str(error).splitlines()[0]) from error
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as error:
             raise ConflictError(str(error).splitlines()[0]) from error

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from siaga.adapters.db import pg_batch
+from siaga.adapters.db import pg_batch, sqlite_fast
 from siaga.adapters.db.backup_store import BackupQueries
 from siaga.adapters.db.check_store import CheckQueries
 from siaga.adapters.db.tables import (
@@ -45,6 +45,8 @@ def _first(conn: Connection, query: sa.Executable) -> Row | None:
 _GROUPS_WHERE = (
     "group_key = ANY(%s::text[]) AND (status <> 'resolved' OR resolved_at >= %s) ORDER BY id FOR UPDATE"
 )
+
+_SQLITE_OPEN_OR_SINCE = "(status <> 'resolved' OR resolved_at >= ?)"
 
 # paging_reads, for PostgreSQL's batched read.
 _ACTIVE_SILENCES = "starts_at <= %s AND ends_at > %s AND expired_at IS NULL ORDER BY id"
@@ -104,10 +106,7 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         if self.conn.dialect.name == "postgresql":
             pg_batch.defer(self.conn, pg_batch.insert_statement(table, rows))
             return
-        # RETURNING makes SQLAlchemy send one multi-row INSERT per chunk ("insertmanyvalues") instead of
-        # one statement per row.
-        first_key = next(iter(table.primary_key.columns))
-        self.conn.execute(table.insert().returning(first_key), list(rows)).close()
+        sqlite_fast.insert_many(self.conn, table, rows)
 
     def log_alert_events(self, rows: Sequence[Row]) -> None:
         self._insert_many(alert_events, rows)
@@ -130,6 +129,9 @@ class Store(CheckQueries, UserQueries, BackupQueries):
         marker = f"b_{key.name}"
         if self.conn.dialect.name == "postgresql":
             pg_batch.defer(self.conn, pg_batch.update_statement(key, marker, rows))
+            return
+        if self.conn.dialect.name == "sqlite":
+            sqlite_fast.update_many(self.conn, key, marker, rows)
             return
         columns = [name for name in rows[0] if name != marker]
         statement = (
@@ -197,6 +199,8 @@ class Store(CheckQueries, UserQueries, BackupQueries):
     ) -> tuple[dict[str, Row], dict[str, Row], dict[str, Row]]:
         """What intake reads first: the stored alerts by fingerprint, then ``incidents_by_group``. On
         PostgreSQL both queries (and BEGIN) go in one round trip."""
+        if self.conn.dialect.name == "sqlite":
+            return self._sqlite_intake_state(list(set(fingerprints)), list(set(keys)), resolved_since)
         if self.conn.dialect.name != "postgresql":
             return self.alerts_by_fingerprint(fingerprints), *self.incidents_by_group(keys, resolved_since)
         found, groups = pg_batch.read_together(
@@ -586,6 +590,25 @@ class Store(CheckQueries, UserQueries, BackupQueries):
                 None if what.overrides is None else self.overrides(None, *what.overrides),
             )
         return _paging_results(what, iter(pg_batch.read_together(self.conn, _paging_queries(what))))
+
+    def _sqlite_intake_state(
+        self, fingerprints: list[str], keys: list[str], resolved_since: datetime
+    ) -> tuple[dict[str, Row], dict[str, Row], dict[str, Row]]:
+        found: dict[str, Row] = {}
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start : start + 500]
+            where = f"fingerprint IN ({', '.join('?' for _ in chunk)})"
+            found.update(
+                {row["fingerprint"]: row for row in sqlite_fast.select(self.conn, alerts, where, chunk)}
+            )
+        groups: list[Row] = []
+        since = sqlite_fast.bind(self.conn, incidents.c.resolved_at, resolved_since)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            where = f"group_key IN ({', '.join('?' for _ in chunk)}) AND {_SQLITE_OPEN_OR_SINCE}"
+            groups += sqlite_fast.select(self.conn, incidents, where, [*chunk, since])
+        groups.sort(key=lambda row: int(row["id"]))
+        return found, *_open_and_recent(groups)
 
     def prefetch_paging_reads(self, what: PagingReads) -> None:
         """On PostgreSQL: send these reads along with the next ``insert_incidents`` (an incident opening
