@@ -290,15 +290,20 @@ def test_appending_timeline_entries_to_several_incidents_numbers_each_after_its_
 
 def test_rows_written_and_read_on_the_driver_are_those_sqlalchemy_writes_and_reads(db: Database) -> None:
     # The fast paths (sqlite_fast, pg_batch) and SQLAlchemy Core must agree on every stored value.
-    row = alert_row("fp-fast", ends_at=T0 + timedelta(microseconds=5), incident_id=None, annotations={})
+    tricky = (
+        "fp-fast ' \" \\ %s %(x)s ; --"  # quotes, backslash, placeholders: merged as literals on PostgreSQL
+    )
+    row = alert_row(
+        tricky, ends_at=T0 + timedelta(microseconds=5), incident_id=None, annotations={"k": tricky}
+    )
     other = alert_row("fp-core", labels={"x": "é ' \" \\\\ %s"}, annotations={"n": None})
     with db.transaction() as store:
         store.insert_alerts([row])  # the fast path
         store.conn.execute(alerts.insert().values(**other))  # SQLAlchemy Core
     with db.transaction() as store:
-        fast, _, _ = store.intake_state(["fp-fast", "fp-core"], [], T0)  # the fast path
+        fast, _, _ = store.intake_state([tricky, "fp-core"], [], T0)  # the fast path
         core = {r["fingerprint"]: dict(r) for r in store.conn.execute(sa.select(alerts)).mappings()}
     assert {fp: dict(r) for fp, r in fast.items()} == core
-    assert core["fp-fast"] == row
+    assert core[tricky] == row
     assert core["fp-core"] == other
-    assert core["fp-fast"]["ends_at"].tzinfo is not None
+    assert core[tricky]["ends_at"].tzinfo is not None

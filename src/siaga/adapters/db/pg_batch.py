@@ -6,10 +6,10 @@ mode did not help here: it still sends command by command, polling the socket be
 SQLite's connections already do, PostgreSQL's run in the driver's autocommit mode with ``BEGIN`` issued
 here, and what needs no answer waits in a queue on the connection: ``BEGIN`` itself and the writes nobody
 reads back before commit (``Store`` queues its bulk inserts and updates). The queue goes out as one
-multi-statement query (simple protocol, the parameters merged in as literals by psycopg) together with the
-next statement that needs an answer, or with ``COMMIT``; ``read_together`` sends several reads that way.
-Rolling back drops the queue. Reads outside a write transaction run without ``BEGIN`` (each statement
-sees committed data, as it would under READ COMMITTED).
+multi-statement query (simple protocol, the parameters merged in as literals escaped by libpq)
+together with the next statement that needs an answer, or with ``COMMIT``; ``read_together`` sends
+several reads that way. Rolling back drops the queue. Reads outside a write transaction run without
+``BEGIN`` (each statement sees committed data, as it would under READ COMMITTED).
 
 Errors of queued statements surface where the queue is sent: at the next read or at commit; the
 statements after the failing one do not run, and the transaction is rolled back whole.
@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import psycopg
 import sqlalchemy as sa
+from psycopg.pq.abc import Escaping
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
@@ -102,13 +103,36 @@ def send(conn: Connection, *, commit: bool = False) -> None:
         return
     statements = [*queue, ("COMMIT", None)] if commit else queue
     with driver.cursor() as cursor:
-        cursor.execute(_one_message(driver, statements).encode())
+        cursor.execute(_one_message(driver, statements))
 
 
-def _one_message(driver: psycopg.Connection[Any], statements: Sequence[Statement]) -> str:
-    """The statements as one simple-protocol query (parameters merged in as literals)."""
-    client = psycopg.ClientCursor(driver)
-    return ";\n".join(text if params is None else client.mogrify(text, params) for text, params in statements)
+def _one_message(driver: psycopg.Connection[Any], statements: Sequence[Statement]) -> bytes:
+    """The statements as one simple-protocol query, the parameters merged in as literals escaped by libpq
+    (``PQescapeLiteral``): the few types these statements take, without psycopg's general machinery."""
+    escaping = psycopg.pq.Escaping(driver.pgconn)
+    parts = []
+    for text, params in statements:
+        query = text.encode()
+        parts.append(query if params is None else query % tuple(_literal(escaping, p) for p in params))
+    return b";\n".join(parts)
+
+
+def _literal(escaping: Escaping, value: Any) -> bytes:
+    if value is None:
+        return b"NULL"
+    if isinstance(value, str):
+        return escaping.escape_literal(value.encode())
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return escaping.escape_literal(value.isoformat().encode())
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, list | tuple):  # the SQL casts it: ARRAY[] alone has no type
+        return b"ARRAY[" + b",".join(_literal(escaping, item) for item in value) + b"]"
+    raise TypeError(f"no literal for {type(value).__name__}")
 
 
 # -- bulk statements: one statement and one parameter for any number of rows ------------------------
@@ -229,8 +253,7 @@ def read_together(conn: Connection, queries: Sequence[Query]) -> list[list[Row]]
     driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
     cursor = driver.cursor()
     try:
-        text = _one_message(driver, [*queue, *((query.sql, query.params) for query in queries)])
-        cursor.execute(text.encode())
+        cursor.execute(_one_message(driver, [*queue, *((query.sql, query.params) for query in queries)]))
     except psycopg.Error as error:  # as SQLAlchemy raises its own statements' errors (a lost connection
         conn._handle_dbapi_exception(error, None, None, None, None)  # is invalidated, not pooled again)
     for _ in queue:
