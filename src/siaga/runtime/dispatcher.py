@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ import aiohttp
 from siaga.bootstrap import Container
 from siaga.domain.alerts import AlertIn, AlertStatus
 from siaga.domain.notifications import Message
-from siaga.integrations.channels.base import Outcome, RateLimit, Receipt, Sender
+from siaga.integrations.channels.base import Closable, Outcome, RateLimit, Receipt, Sender
 from siaga.services import ingest
 from siaga.services.ports import Row
 
@@ -83,6 +83,12 @@ def default_senders(channels: Mapping[str, Any], session: aiohttp.ClientSession)
     return build_senders(channels, session)
 
 
+async def _close_all(senders: Iterable[Sender]) -> None:
+    for sender in senders:
+        if isinstance(sender, Closable):
+            await sender.close()
+
+
 _OVERLAPPED_ROUNDS = 2  # rounds whose outcomes may be waiting to be recorded while the next one sends
 
 
@@ -118,6 +124,7 @@ class Dispatcher:
         # Outbox rows sent (or deferred) whose outcome is still being recorded: never claimed again meanwhile.
         self._inflight: set[int] = set()
         self._recording: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Future[None]] = set()
 
     # -- life cycle -----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -152,6 +159,8 @@ class Dispatcher:
             await self.close()
 
     async def close(self) -> None:
+        await _close_all(self._senders.values())
+        self._senders = {}
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -162,8 +171,13 @@ class Dispatcher:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         if self._senders_for is not spec:  # the spec was reloaded: channels may have changed
+            replaced = list(self._senders.values())
             self._senders = self._make_senders(spec.channels, self._session)
             self._senders_for = spec
+            if replaced:  # their kept connections (e-mail) go; a send still running keeps its own
+                closing = asyncio.ensure_future(_close_all(replaced))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
         return self._senders
 
     # -- one round --------------------------------------------------------------------------------------

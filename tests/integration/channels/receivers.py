@@ -400,6 +400,7 @@ class Mailbox:
     refuse_rcpt: str | None = None  # e.g. "550 5.1.1 no such user"
     credentials: tuple[str, str] | None = None
     logins: list[str] = field(default_factory=list)
+    sessions: list[SMTP] = field(default_factory=list)  # one per connection made to the server
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -437,13 +438,15 @@ async def smtp_server(mailbox: Mailbox) -> AsyncIterator[int]:
     loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
-        return SMTP(
+        session = SMTP(
             mailbox,
             hostname="receiver.test",
             loop=loop,
             authenticator=mailbox.authenticate if mailbox.credentials else None,
             auth_require_tls=mailbox.credentials is None,
         )
+        mailbox.sessions.append(session)
+        return session
 
     server = await loop.create_server(protocol, "127.0.0.1", 0)
     try:

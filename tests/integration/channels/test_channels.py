@@ -646,6 +646,28 @@ def test_email_goes_to_the_recipient_and_logs_in_with_percent_decoded_credential
     assert "Disk &lt;full&gt; &amp; slow" in html.get_content()
 
 
+def test_email_keeps_its_connection_for_the_next_mail_and_replaces_one_the_server_dropped() -> None:
+    async def scenario() -> tuple[list[Receipt], Mailbox]:
+        mailbox = Mailbox(credentials=("alerts@luxima.id", SMTP_PASSWORD))
+        async with receivers.smtp_server(mailbox) as port:
+            url = f"smtp://alerts%40luxima.id:{SMTP_PASSWORD_IN_URL}@127.0.0.1:{port}"
+            sender = EmailSender("mail", _email(url))
+            receipts = [await sender.send(triggered(title=f"mail {n}")) for n in range(3)]
+            for session in mailbox.sessions:  # as a server's idle timeout would
+                assert session.transport is not None
+                session.transport.close()
+            await asyncio.sleep(0.05)
+            receipts.append(await sender.send(triggered(title="after the drop")))
+            await sender.close()
+        return receipts, mailbox
+
+    receipts, mailbox = run(scenario)
+    assert [receipt.outcome for receipt in receipts] == [Outcome.SENT] * 4
+    assert len(mailbox.messages) == 4
+    assert len(mailbox.sessions) == 2  # three mails on one connection, then a new one
+    assert mailbox.logins == ["alerts@luxima.id"] * 2  # logged in once per connection
+
+
 def test_email_failures_are_classified_without_the_password() -> None:
     async def scenario() -> dict[str, Receipt]:
         results: dict[str, Receipt] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from siaga.domain.notifications import Message
 
@@ -32,6 +32,13 @@ class RateLimit:
     key: str
     count: int
     per_seconds: float
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A sender holding connections of its own (e-mail keeps SMTP connections): closed when replaced."""
+
+    async def close(self) -> None: ...
 
 
 class Sender(Protocol):

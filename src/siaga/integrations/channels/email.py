@@ -9,6 +9,10 @@
 
 SMTP replies 4xx, connection errors and timeouts are temporary; 5xx replies and a server lacking something
 the URL requires (STARTTLS, AUTH) are permanent.
+
+A connection that delivered a mail is kept for the next (a few per channel, for up to 30 s): an incident
+storm's mails cost one SMTP conversation each, not a connection, TLS and login each. A kept connection that
+the server closed meanwhile (or answers 421) is replaced once, at once; any other failure closes it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import errno
 import hashlib
 import ssl
+import time
 from dataclasses import dataclass
 from email import charset as mime_charset
 from email.header import Header
@@ -137,9 +142,12 @@ def _address_header(value: str) -> str:
     return value
 
 
+_KEEP = 4  # idle connections kept per channel
+_KEEP_FOR = 30.0  # seconds an idle connection waits for the next mail before it is dropped
+
+
 class EmailSender:
-    """One SMTP server; ``send`` opens a connection per message (alerts are few, and this survives restarts
-    of the server without stale connections)."""
+    """One SMTP server, with a few connections kept between mails."""
 
     def __init__(self, name: str, config: EmailChannel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.name = name
@@ -153,6 +161,7 @@ class EmailSender:
             self._problem = str(error)  # reported by every send: a bad URL must not stop the other channels
         user = self._server.username if self._server else None
         self._sender = config.sender or (user if user and "@" in user else "siaga@localhost")
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     def limits(self, message: Message) -> list[RateLimit]:
         return []
@@ -169,20 +178,59 @@ class EmailSender:
             )
         try:
             async with asyncio.timeout(self._timeout):
-                await aiosmtplib.send(
-                    mail,
-                    hostname=server.host,
-                    port=server.port,
-                    username=server.username,
-                    password=server.password,
-                    use_tls=server.implicit_tls,
-                    start_tls=server.starttls,
-                    validate_certs=server.verify,
-                    timeout=self._timeout,
-                )
+                await self._deliver(server, mail)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return self._failure(error, server)
         return Receipt(Outcome.SENT, 250, "")
+
+    async def close(self) -> None:
+        """Drop the kept connections."""
+        idle, self._idle = self._idle, []
+        for client, _since in idle:
+            client.close()
+
+    async def _deliver(self, server: SmtpServer, mail: MimeMessage) -> None:
+        client, kept = await self._client(server)
+        try:
+            try:
+                await client.send_message(mail)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException) as error:
+                stale = isinstance(error, aiosmtplib.SMTPServerDisconnected) or error.code == 421
+                if not (kept and stale):
+                    raise
+                client.close()  # the server dropped the kept connection meanwhile: once more, afresh
+                client = await self._connect(server)
+                await client.send_message(mail)
+        except BaseException:
+            client.close()  # a failed or cut-short conversation is not reused
+            raise
+        if len(self._idle) < _KEEP and client.is_connected:
+            self._idle.append((client, time.monotonic()))
+        else:
+            client.close()
+
+    async def _client(self, server: SmtpServer) -> tuple[aiosmtplib.SMTP, bool]:
+        """A kept connection (True) or a new one (False)."""
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and time.monotonic() - since < _KEEP_FOR:
+                return client, True
+            client.close()
+        return await self._connect(server), False
+
+    async def _connect(self, server: SmtpServer) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            use_tls=server.implicit_tls,
+            start_tls=server.starttls,
+            validate_certs=server.verify,
+            timeout=self._timeout,
+        )
+        await client.connect()  # TLS and login, as the URL asks
+        return client
 
     def _failure(self, error: Exception, server: SmtpServer) -> Receipt:
         secrets = [server.password or "", self._config.smtp_url.get_secret_value()]
