@@ -109,7 +109,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        try:
+        with _as_conflicts():
             if self._write_lock is None:
                 with self.engine.begin() as conn:
                     yield Store(conn)
@@ -117,25 +117,12 @@ class Database:
                 writer = self.engine.connect().execution_options(**{_WRITE: True})
                 with self._write_lock, writer as conn, conn.begin():
                     yield Store(conn)
-        except exc.IntegrityError as error:
-            raise ConflictError(_reason(error)) from error
-        except (
-            psycopg.IntegrityError,
-            sqlite3.IntegrityError,
-        ) as error:  # from statements sent on the driver
-            raise ConflictError(str(error).splitlines()[0]) from error
-        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as error:
-            raise ConflictError(str(error).splitlines()[0]) from error
-        except exc.OperationalError as error:
-            if not _is_serialization_failure(error):
-                raise
-            raise ConflictError(_reason(error)) from error
 
     @contextmanager
     def read(self) -> Iterator[Store]:
         # Without BEGIN on PostgreSQL: each statement sees what was committed when it started, as it
         # would in a READ COMMITTED transaction, and the BEGIN and ROLLBACK round trips are saved.
-        with self.engine.connect().execution_options(**{pg_batch.ON_THEIR_OWN: True}) as conn:
+        with self._on_their_own() as conn:
             yield Store(conn)
 
     @contextmanager
@@ -146,16 +133,40 @@ class Database:
             with self.transaction() as store:
                 yield store
             return
-        try:
-            with self.engine.connect().execution_options(**{pg_batch.ON_THEIR_OWN: True}) as conn:
-                yield Store(conn)
-        except exc.OperationalError as error:
-            if not _is_serialization_failure(error):
-                raise
-            raise ConflictError(_reason(error)) from error
+        with _as_conflicts(), self._on_their_own() as conn:
+            yield Store(conn)
+
+    def _on_their_own(self) -> Connection:
+        """A connection whose statements run without BEGIN on PostgreSQL (pg_batch.ON_THEIR_OWN)."""
+        return self.engine.connect().execution_options(**{pg_batch.ON_THEIR_OWN: True})
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Raised by statements sent on the driver directly (pg_batch, sqlite_fast), not wrapped by SQLAlchemy.
+_DRIVER_CONFLICTS = (
+    psycopg.IntegrityError,
+    sqlite3.IntegrityError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
+@contextmanager
+def _as_conflicts() -> Iterator[None]:
+    """A race another writer won (a key taken, a serialization failure, a deadlock): ConflictError, which
+    callers retry."""
+    try:
+        yield
+    except exc.IntegrityError as error:
+        raise ConflictError(_reason(error)) from error
+    except _DRIVER_CONFLICTS as error:
+        raise ConflictError(str(error).splitlines()[0]) from error
+    except exc.OperationalError as error:
+        if not _is_serialization_failure(error):
+            raise
+        raise ConflictError(_reason(error)) from error
 
 
 def _reason(error: exc.DBAPIError) -> str:

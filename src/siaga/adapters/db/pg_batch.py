@@ -35,6 +35,7 @@ from siaga.adapters.db.tables import UtcDateTime
 __all__ = [
     "ON_THEIR_OWN",
     "Query",
+    "append_events_statement",
     "configure",
     "defer",
     "insert_statement",

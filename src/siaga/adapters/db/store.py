@@ -197,12 +197,10 @@ class Store(CheckQueries, UserQueries, BackupQueries):
     def intake_state(
         self, fingerprints: Iterable[str], keys: Iterable[str], resolved_since: datetime
     ) -> tuple[dict[str, Row], dict[str, Row], dict[str, Row]]:
-        """What intake reads first: the stored alerts by fingerprint, then ``incidents_by_group``. On
-        PostgreSQL both queries (and BEGIN) go in one round trip."""
+        """What intake reads first: ``alerts_by_fingerprint``, then ``incidents_by_group`` (the same rows:
+        a test holds them to it). On PostgreSQL both queries (and BEGIN) go in one round trip."""
         if self.conn.dialect.name == "sqlite":
             return self._sqlite_intake_state(list(set(fingerprints)), list(set(keys)), resolved_since)
-        if self.conn.dialect.name != "postgresql":
-            return self.alerts_by_fingerprint(fingerprints), *self.incidents_by_group(keys, resolved_since)
         found, groups = pg_batch.read_together(
             self.conn,
             [
